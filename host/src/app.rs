@@ -1,0 +1,111 @@
+//! Start-up and shutdown of `floh serve`: builds every part from [`Settings`], runs them
+//! under one [`Lifecycle`], and takes them down in the runbook's order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::database;
+use crate::http::{self, AppState};
+use crate::redis_conn::Redis;
+use crate::shutdown::{GraceExceeded, Lifecycle};
+
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub struct App {
+    settings: Settings,
+    state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Connects (lazily) to PostgreSQL and Redis, applies migrations unless told not to, and
+    /// binds the HTTP listener on `settings.listen`.
+    pub async fn start(settings: Settings, migrate: bool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!("cannot listen on {} (BIND_ADDRESS / PORT)", settings.listen)
+        })?;
+        Self::with_listener(settings, listener, migrate).await
+    }
+
+    /// Like [`App::start`] on an already bound listener.
+    pub async fn with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        migrate: bool,
+    ) -> anyhow::Result<Self> {
+        let db = database::connect_lazy(&settings.database)?;
+        if migrate {
+            database::migrate(&settings.database, &db).await?;
+            tracing::info!("database migrations applied");
+        }
+        let redis =
+            Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
+        let state = AppState {
+            db,
+            redis,
+            lifecycle: Lifecycle::new(),
+            started: Instant::now(),
+            health_check_timeout: settings.health_check_timeout,
+        };
+        Ok(Self {
+            settings,
+            state,
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The host's routes.
+    pub fn router(&self) -> Router {
+        http::routes(self.state.clone())
+    }
+
+    /// Serves `router` until `stop` resolves, then shuts down in order: health answers 503,
+    /// the listener closes, in-flight requests and background tasks finish (bounded by
+    /// SHUTDOWN_GRACE_SECONDS), and the Redis and database connections close.
+    pub async fn serve(
+        self,
+        router: Router,
+        stop: impl Future<Output = ()>,
+    ) -> Result<(), GraceExceeded> {
+        let Self {
+            settings,
+            state,
+            listener,
+        } = self;
+        tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
+        http::spawn_server(&state.lifecycle, listener, router);
+
+        stop.await;
+        tracing::info!(grace = ?settings.shutdown_grace, "shutting down");
+        let drained = state.lifecycle.drain(settings.shutdown_grace).await;
+        // A task that outlived the grace period may still hold a connection; do not wait on it.
+        if tokio::time::timeout(CLOSE_TIMEOUT, state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database pool did not close within {CLOSE_TIMEOUT:?}");
+        }
+        drop(state.redis);
+        match &drained {
+            Ok(()) => tracing::info!("shutdown complete"),
+            Err(e) => tracing::error!("{e}"),
+        }
+        drained
+    }
+}

@@ -1,0 +1,594 @@
+//! Configuration: built-in defaults, then an optional `floh.toml`, then environment variables.
+//!
+//! Every value is read as text and validated here, so one run reports every bad value at once
+//! (one line each, naming the variable) instead of stopping at the first.
+
+mod parse;
+mod secrets;
+pub mod vars;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+
+pub use secrets::Secret;
+use vars::Var;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointStore {
+    File,
+    S3,
+    Siem,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret<String>,
+    pub pool_max: u32,
+    pub pool_min: u32,
+    pub idle_timeout: Duration,
+    pub connection_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub store: CheckpointStore,
+    pub path: PathBuf,
+    pub schedule: String,
+    pub signing_key: Secret<[u8; 32]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: Secret<String>,
+    pub from: String,
+}
+
+/// The validated configuration of one host process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub listen: SocketAddr,
+    pub health_check_timeout: Duration,
+    pub database: DatabaseSettings,
+    pub redis_url: Secret<String>,
+    pub stuck_run_timeout_minutes: u32,
+    pub log_retention_days: u32,
+    pub audit: AuditSettings,
+    pub admin_token: Secret<String>,
+    pub mail: Option<MailSettings>,
+    pub plugins_dir: PathBuf,
+    pub worker_concurrency: usize,
+    pub shutdown_grace: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// The merged raw values, kept for `floh check-config`.
+    effective: BTreeMap<&'static str, String>,
+}
+
+/// One bad value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What is wrong, led by the variable (or file) it concerns.
+    pub message: String,
+}
+
+/// Everything wrong with a configuration, one problem per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", lines(.problems))]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+fn lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {}", p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Settings {
+    /// Loads from this process's environment and the file it names.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::vars())
+    }
+
+    /// Loads from the given environment (and the `floh.toml` it names), for callers that
+    /// must not read or change the process environment.
+    pub fn load_from(env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let raw = merge_sources(&env)?;
+        Validator::new(raw).finish()
+    }
+
+    /// `NAME=value` lines of the effective configuration, secrets masked.
+    pub fn redacted_lines(&self) -> Vec<String> {
+        vars::ALL
+            .iter()
+            .map(|var| match self.effective.get(var.name) {
+                Some(value) => format!("{}={}", var.name, secrets::redact(var, value)),
+                None => format!("{}= (unset)", var.name),
+            })
+            .collect()
+    }
+}
+
+/// Reads defaults, the TOML file and the environment into one map of raw text values.
+fn merge_sources(
+    env: &BTreeMap<String, String>,
+) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let problem = |message: String| ConfigError {
+        problems: vec![Problem { message }],
+    };
+
+    let explicit_file = env.get(vars::FLOH_CONFIG.name);
+    let file = PathBuf::from(
+        explicit_file.map_or(vars::FLOH_CONFIG.default.unwrap_or_default(), |s| {
+            s.as_str()
+        }),
+    );
+    if explicit_file.is_some() && !file.is_file() {
+        return Err(problem(format!(
+            "{}={}: file not found; point it at a readable floh.toml or unset it",
+            vars::FLOH_CONFIG.name,
+            file.display()
+        )));
+    }
+
+    let defaults: BTreeMap<String, String> = vars::ALL
+        .iter()
+        .filter_map(|var| Some((var.key(), var.default?.to_owned())))
+        .collect();
+    let from_env: BTreeMap<String, String> = vars::ALL
+        .iter()
+        .filter(|var| var.name != vars::FLOH_CONFIG.name)
+        .filter_map(|var| Some((var.key(), env.get(var.name)?.clone())))
+        .collect();
+
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if file.is_file() {
+        figment = figment.merge(Toml::file_exact(&file));
+        check_file_keys(&file)?;
+    }
+    let merged: BTreeMap<String, Scalar> =
+        figment
+            .merge(Serialized::globals(from_env))
+            .extract()
+            .map_err(|e| problem(format!("{}: {e}", file.display())))?;
+
+    let mut raw: BTreeMap<&'static str, String> = vars::ALL
+        .iter()
+        .filter_map(|var| Some((var.name, merged.get(&var.key())?.to_string())))
+        .collect();
+    raw.insert(vars::FLOH_CONFIG.name, file.display().to_string());
+    Ok(raw)
+}
+
+/// A misspelt key in the file would otherwise be ignored without a word.
+fn check_file_keys(file: &Path) -> Result<(), ConfigError> {
+    let known: Vec<String> = vars::ALL
+        .iter()
+        .filter(|var| var.name != vars::FLOH_CONFIG.name)
+        .map(|var| var.key())
+        .collect();
+    let keys: BTreeMap<String, figment::value::Value> = Figment::from(Toml::file_exact(file))
+        .extract()
+        .map_err(|e| ConfigError {
+            problems: vec![Problem {
+                message: format!("{}: {e}", file.display()),
+            }],
+        })?;
+    let problems: Vec<Problem> = keys
+        .keys()
+        .filter(|key| !known.contains(key))
+        .map(|key| Problem {
+            message: format!(
+                "{}: unknown setting `{key}` (settings are the variable names in lower case)",
+                file.display()
+            ),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+/// A scalar from TOML or the environment, kept as the text an operator wrote.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(v) => write!(f, "{v}"),
+            Scalar::Int(v) => write!(f, "{v}"),
+            Scalar::Float(v) => write!(f, "{v}"),
+            Scalar::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// Parses raw values one variable at a time, collecting every problem.
+struct Validator {
+    raw: BTreeMap<&'static str, String>,
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn new(raw: BTreeMap<&'static str, String>) -> Self {
+        Self {
+            raw,
+            problems: Vec::new(),
+        }
+    }
+
+    fn report(&mut self, var: &Var, why: impl std::fmt::Display) {
+        let shown = self
+            .raw
+            .get(var.name)
+            .map(|value| secrets::redact(var, value));
+        let message = match shown {
+            Some(value) => format!("{}={value}: {why}", var.name),
+            None => format!("{}: {why}", var.name),
+        };
+        self.problems.push(Problem { message });
+    }
+
+    /// The parsed value of `var`, or `None` (with the problem recorded).
+    fn get<T>(
+        &mut self,
+        var: &Var,
+        parse: impl FnOnce(&str) -> Result<T, parse::Expected>,
+    ) -> Option<T> {
+        let raw = self.raw.get(var.name)?.clone();
+        parse(&raw).map_err(|why| self.report(var, why)).ok()
+    }
+
+    /// Like `get`, for variables without a default: `None` when unset.
+    fn optional<T>(
+        &mut self,
+        var: &Var,
+        parse: impl FnOnce(&str) -> Result<T, parse::Expected>,
+    ) -> Option<Option<T>> {
+        if self
+            .raw
+            .get(var.name)
+            .is_none_or(|raw| raw.trim().is_empty())
+        {
+            return Some(None);
+        }
+        self.get(var, parse).map(Some)
+    }
+
+    fn finish(mut self) -> Result<Settings, ConfigError> {
+        use vars::*;
+        let environment = self.get(&FLOH_ENV, |s| {
+            parse::one_of(
+                s,
+                &[
+                    ("development", Environment::Development),
+                    ("production", Environment::Production),
+                ],
+            )
+        });
+        let bind = self.get(&BIND_ADDRESS, parse::ip_addr);
+        let port = self.get(&PORT, |s| parse::int_in(s, 1u16, 65535));
+        let health_check_timeout = self.get(&HEALTH_CHECK_TIMEOUT_MS, parse::millis);
+        let database_url = self.get(&DATABASE_URL, |s| {
+            parse::url_with_scheme(s, &["postgres", "postgresql"])
+        });
+        let pool_max = self.get(&DB_POOL_MAX, |s| parse::int_in(s, 1u32, 1000));
+        let pool_min = self.get(&DB_POOL_MIN, |s| parse::int_in(s, 0u32, 1000));
+        if let (Some(min), Some(max)) = (pool_min, pool_max)
+            && min > max
+        {
+            self.report(&DB_POOL_MIN, format!("must not exceed DB_POOL_MAX ({max})"));
+        }
+        let idle_timeout = self.get(&DB_POOL_IDLE_TIMEOUT_MS, parse::millis);
+        let connection_timeout = self.get(&DB_POOL_CONNECTION_TIMEOUT_MS, parse::millis);
+        let redis_url = self.get(&REDIS_URL, |s| {
+            parse::url_with_scheme(s, &["redis", "rediss"])
+        });
+        let stuck_run_timeout_minutes =
+            self.get(&STUCK_RUN_TIMEOUT_MINUTES, |s| parse::int_in(s, 1u32, 1440));
+        let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
+        let store = self.get(&AUDIT_CHECKPOINT_STORE, |s| {
+            parse::one_of(
+                s,
+                &[
+                    ("file", CheckpointStore::File),
+                    ("s3", CheckpointStore::S3),
+                    ("siem", CheckpointStore::Siem),
+                ],
+            )
+        });
+        let checkpoint_path = self
+            .get(&AUDIT_CHECKPOINT_PATH, parse::non_empty)
+            .map(PathBuf::from);
+        let schedule = self.get(&AUDIT_CHECKPOINT_SCHEDULE, parse::cron);
+        let signing_key = self.get(&AUDIT_SIGNING_KEY, parse::ed25519_seed);
+        let admin_token = self.get(&ADMIN_TOKEN, parse::non_empty);
+        let smtp_url = self.optional(&SMTP_URL, |s| parse::url_with_scheme(s, &["smtp", "smtps"]));
+        let mail_from = self.optional(&MAIL_FROM, parse::mailbox);
+        let mail = match (smtp_url, mail_from) {
+            (Some(Some(url)), Some(Some(from))) => Some(Some(MailSettings {
+                smtp_url: Secret::new(url.into()),
+                from,
+            })),
+            (Some(Some(_)), Some(None)) => {
+                self.report(
+                    &MAIL_FROM,
+                    "must be set when SMTP_URL is set (the sender address of every mail)",
+                );
+                None
+            }
+            (Some(None), Some(Some(_))) => {
+                self.report(&SMTP_URL, "must be set when MAIL_FROM is set");
+                None
+            }
+            (Some(None), Some(None)) => Some(None),
+            _ => None,
+        };
+        let plugins_dir = self.get(&PLUGINS_DIR, parse::non_empty).map(PathBuf::from);
+        let worker_concurrency = self.get(&WORKER_CONCURRENCY, |s| parse::int_in(s, 1usize, 1024));
+        let shutdown_grace = self.get(&SHUTDOWN_GRACE_SECONDS, |s| parse::seconds(s, 3600));
+        let log_level = self.get(&LOG_LEVEL, |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(|_| s.trim().to_owned())
+                .map_err(|e| format!("expected a level (error, warn, info, debug, trace) or filter directives ({e})"))
+        });
+        let log_format = self.get(&LOG_FORMAT, |s| {
+            parse::one_of(
+                s,
+                &[
+                    ("auto", None),
+                    ("text", Some(LogFormat::Text)),
+                    ("json", Some(LogFormat::Json)),
+                ],
+            )
+        });
+
+        if environment == Some(Environment::Production) {
+            for var in vars::ALL {
+                if let Some(value) = self.raw.get(var.name).cloned()
+                    && let Some(why) = secrets::production_objection(var, &value)
+                {
+                    self.report(var, format!("{why} (FLOH_ENV=production)"));
+                }
+            }
+        }
+
+        let settings = (|| {
+            let environment = environment?;
+            Some(Settings {
+                environment,
+                listen: SocketAddr::new(bind?, port?),
+                health_check_timeout: health_check_timeout?,
+                database: DatabaseSettings {
+                    url: Secret::new(database_url?.into()),
+                    pool_max: pool_max?,
+                    pool_min: pool_min?,
+                    idle_timeout: idle_timeout?,
+                    connection_timeout: connection_timeout?,
+                },
+                redis_url: Secret::new(redis_url?.into()),
+                stuck_run_timeout_minutes: stuck_run_timeout_minutes?,
+                log_retention_days: log_retention_days?,
+                audit: AuditSettings {
+                    store: store?,
+                    path: checkpoint_path?,
+                    schedule: schedule?,
+                    signing_key: Secret::new(signing_key?),
+                },
+                admin_token: Secret::new(admin_token?),
+                mail: mail?,
+                plugins_dir: plugins_dir?,
+                worker_concurrency: worker_concurrency?,
+                shutdown_grace: shutdown_grace?,
+                log_level: log_level?,
+                log_format: log_format?.unwrap_or(match environment {
+                    Environment::Development => LogFormat::Text,
+                    Environment::Production => LogFormat::Json,
+                }),
+                effective: std::mem::take(&mut self.raw),
+            })
+        })();
+        match settings {
+            Some(settings) if self.problems.is_empty() => Ok(settings),
+            _ => Err(ConfigError {
+                problems: self.problems,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain([(
+                    "FLOH_CONFIG".to_owned(),
+                    "/nonexistent-dir-for-floh-tests/floh.toml".to_owned(),
+                )]),
+        )
+    }
+
+    fn messages(pairs: &[(&str, &str)]) -> Vec<String> {
+        Settings::load_from(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Settings::load_from(Vec::new()).expect("defaults validate");
+        assert_eq!(settings.listen.port(), 3000);
+        assert_eq!(settings.database.pool_max, 10);
+        assert_eq!(settings.database.pool_min, 2);
+        assert_eq!(
+            settings.database.idle_timeout,
+            Duration::from_millis(30_000)
+        );
+        assert_eq!(
+            settings.database.connection_timeout,
+            Duration::from_millis(5_000)
+        );
+        assert_eq!(settings.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert!(settings.mail.is_none());
+    }
+
+    #[test]
+    fn an_explicit_missing_file_is_an_error() {
+        let err = load(&[]).unwrap_err();
+        assert!(
+            err.problems[0].message.starts_with(
+                "FLOH_CONFIG=/nonexistent-dir-for-floh-tests/floh.toml: file not found"
+            )
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let problems = messages(&[
+            ("PORT", "abc"),
+            ("DB_POOL_MAX", "0"),
+            ("DB_POOL_IDLE_TIMEOUT_MS", "soon"),
+            ("DB_POOL_CONNECTION_TIMEOUT_MS", "0"),
+            ("STUCK_RUN_TIMEOUT_MINUTES", "0"),
+            ("LOG_RETENTION_DAYS", "-1"),
+            ("AUDIT_CHECKPOINT_STORE", "ftp"),
+            ("DATABASE_URL", "mysql://db/floh"),
+            ("REDIS_URL", "localhost:6379"),
+            ("AUDIT_CHECKPOINT_SCHEDULE", "every 6 hours"),
+        ]);
+        let expected_starts = [
+            "PORT=abc: expected an integer 1-65535",
+            "DB_POOL_MAX=0: expected an integer 1-1000",
+            "DB_POOL_IDLE_TIMEOUT_MS=soon: expected an integer",
+            "DB_POOL_CONNECTION_TIMEOUT_MS=0: expected an integer",
+            "STUCK_RUN_TIMEOUT_MINUTES=0: expected an integer 1-1440",
+            "LOG_RETENTION_DAYS=-1: expected an integer 1-36500",
+            "AUDIT_CHECKPOINT_STORE=ftp: expected one of: file, s3, siem",
+            "DATABASE_URL=mysql://db/floh: expected a URL like postgres://",
+            "REDIS_URL=localhost:6379: expected a URL like redis://",
+            "AUDIT_CHECKPOINT_SCHEDULE=every 6 hours: expected a cron expression",
+        ];
+        for start in expected_starts {
+            assert!(
+                problems.iter().any(|p| p.starts_with(start)),
+                "no problem starting {start:?} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expected_starts.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn pool_min_may_not_exceed_max() {
+        assert_eq!(
+            messages(&[("DB_POOL_MAX", "3"), ("DB_POOL_MIN", "5")]),
+            ["DB_POOL_MIN=5: must not exceed DB_POOL_MAX (3)"]
+        );
+    }
+
+    #[test]
+    fn mail_needs_both_halves() {
+        assert_eq!(
+            messages(&[("SMTP_URL", "smtp://127.0.0.1:2525")]),
+            ["MAIL_FROM: must be set when SMTP_URL is set (the sender address of every mail)"]
+        );
+    }
+
+    #[test]
+    fn production_names_every_default_secret() {
+        let problems = messages(&[("FLOH_ENV", "production")]);
+        for name in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "AUDIT_SIGNING_KEY",
+            "ADMIN_TOKEN",
+        ] {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(name) && p.ends_with("(FLOH_ENV=production)")),
+                "{name} not named in {problems:#?}"
+            );
+        }
+        assert!(
+            !problems.iter().any(|p| p.contains(vars::DEV_ADMIN_TOKEN)),
+            "a secret leaked: {problems:#?}"
+        );
+    }
+
+    #[test]
+    fn production_accepts_real_secrets() {
+        let settings = Settings::load_from(
+            [
+                ("FLOH_ENV", "production"),
+                ("DATABASE_URL", "postgres://floh:Xk9-2vQ-83nd@db:5432/floh"),
+                ("REDIS_URL", "redis://:Qw7-ee81-aa@redis:6379"),
+                ("AUDIT_SIGNING_KEY", &"4f".repeat(32)),
+                ("ADMIN_TOKEN", "b0c1b4a9e2f84e1f9a7d6c5b4a3f2e1d"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .expect("production settings validate");
+        assert_eq!(settings.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn redacted_lines_hide_secrets() {
+        let settings = Settings::load_from(
+            [
+                ("DATABASE_URL", "postgres://floh:hunter2@db/floh"),
+                ("ADMIN_TOKEN", "tok-ultra-secret"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let text = settings.redacted_lines().join("\n");
+        assert!(
+            text.contains("DATABASE_URL=postgres://floh:***@db/floh"),
+            "{text}"
+        );
+        assert!(text.contains("ADMIN_TOKEN=<redacted>"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("tok-ultra-secret"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! The HTTP surface: routes, and serving them until shutdown.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::health;
+use crate::redis_conn::Redis;
+use crate::shutdown::Lifecycle;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: Redis,
+    pub lifecycle: Lifecycle,
+    pub started: Instant,
+    pub health_check_timeout: Duration,
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health::health))
+        .route("/api/health/live", get(health::live))
+        .route("/api/health/ready", get(health::ready))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` as a task of `lifecycle`. When shutdown begins the listener
+/// closes (new connections are refused) and the task ends once in-flight requests are answered.
+pub fn spawn_server(lifecycle: &Lifecycle, listener: TcpListener, router: Router) {
+    let router = router.layer(
+        TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+        }),
+    );
+    let stop = lifecycle.shutdown_started();
+    lifecycle.spawn("http server", async move {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+}

@@ -1,0 +1,79 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use floh::app::App;
+use floh::cli::{Cli, Command, ServeArgs};
+use floh::config::Settings;
+use floh::{database, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("floh: {e}");
+            eprintln!("floh: refusing to start; fix the values above (see docs/configuration.md)");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        println!("configuration is valid; effective values:");
+        for line in settings.redacted_lines() {
+            println!("  {line}");
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    telemetry::init(&settings.log_level, settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(args) => serve(settings, !args.no_migrate).await,
+            Command::Migrate => migrate(settings).await,
+            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings, migrate: bool) -> anyhow::Result<()> {
+    let app = App::start(settings, migrate).await?;
+    let router = app.router();
+    app.serve(router, termination_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let pool = database::connect_lazy(&settings.database)?;
+    database::migrate(&settings.database, &pool).await?;
+    pool.close().await;
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM (container stop) or SIGINT (Ctrl-C). The only signal
+/// handlers of the process are installed here.
+async fn termination_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+    }
+}
