@@ -44,6 +44,9 @@ impl App {
             database::migrate(&settings.database, &db).await?;
             tracing::info!("database migrations applied");
         }
+        let warm = db.clone();
+        let min = settings.database.pool_min;
+        tokio::spawn(async move { database::warm_up(&warm, min).await });
         let redis =
             Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
         let state = AppState {

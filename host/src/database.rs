@@ -33,6 +33,21 @@ pub fn connect_lazy(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError
         .connect_lazy_with(options))
 }
 
+/// Opens DB_POOL_MIN connections now. A lazy pool only tops itself up to its minimum after
+/// reaping an idle connection, so without this the minimum would not hold after start-up.
+pub async fn warm_up(pool: &PgPool, min: u32) {
+    let mut opened = Vec::new();
+    for _ in 0..min {
+        match pool.acquire().await {
+            Ok(conn) => opened.push(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open the pool's minimum connections yet");
+                break;
+            }
+        }
+    }
+}
+
 /// Creates the database named in the URL if it does not exist yet.
 pub async fn ensure_exists(settings: &DatabaseSettings) -> Result<(), DatabaseError> {
     let url = settings.url.expose();

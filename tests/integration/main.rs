@@ -1,1 +1,8 @@
+//! Integration tests against real PostgreSQL and Redis (127.0.0.1) and the real binary.
 
+mod cli;
+mod health;
+mod helpers;
+mod migrations;
+mod pool;
+mod shutdown;
