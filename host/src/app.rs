@@ -27,9 +27,9 @@ impl App {
     /// Connects (lazily) to PostgreSQL and Redis, applies migrations unless told not to, and
     /// binds the HTTP listener on `settings.listen`.
     pub async fn start(settings: Settings, migrate: bool) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
-            format!("cannot listen on {} (BIND_ADDRESS / PORT)", settings.listen)
-        })?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (BIND_ADDRESS / PORT)", settings.listen))?;
         Self::with_listener(settings, listener, migrate).await
     }
 
@@ -47,8 +47,7 @@ impl App {
         let warm = db.clone();
         let min = settings.database.pool_min;
         tokio::spawn(async move { database::warm_up(&warm, min).await });
-        let redis =
-            Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
+        let redis = Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
         let state = AppState {
             db,
             redis,
@@ -56,17 +55,11 @@ impl App {
             started: Instant::now(),
             health_check_timeout: settings.health_check_timeout,
         };
-        Ok(Self {
-            settings,
-            state,
-            listener,
-        })
+        Ok(Self { settings, state, listener })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -81,16 +74,8 @@ impl App {
     /// Serves `router` until `stop` resolves, then shuts down in order: health answers 503,
     /// the listener closes, in-flight requests and background tasks finish (bounded by
     /// SHUTDOWN_GRACE_SECONDS), and the Redis and database connections close.
-    pub async fn serve(
-        self,
-        router: Router,
-        stop: impl Future<Output = ()>,
-    ) -> Result<(), GraceExceeded> {
-        let Self {
-            settings,
-            state,
-            listener,
-        } = self;
+    pub async fn serve(self, router: Router, stop: impl Future<Output = ()>) -> Result<(), GraceExceeded> {
+        let Self { settings, state, listener } = self;
         tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
         http::spawn_server(&state.lifecycle, listener, router);
 
@@ -98,10 +83,7 @@ impl App {
         tracing::info!(grace = ?settings.shutdown_grace, "shutting down");
         let drained = state.lifecycle.drain(settings.shutdown_grace).await;
         // A task that outlived the grace period may still hold a connection; do not wait on it.
-        if tokio::time::timeout(CLOSE_TIMEOUT, state.db.close())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(CLOSE_TIMEOUT, state.db.close()).await.is_err() {
             tracing::warn!("database pool did not close within {CLOSE_TIMEOUT:?}");
         }
         drop(state.redis);

@@ -51,10 +51,7 @@ pub async fn warm_up(pool: &PgPool, min: u32) {
 /// Creates the database named in the URL if it does not exist yet.
 pub async fn ensure_exists(settings: &DatabaseSettings) -> Result<(), DatabaseError> {
     let url = settings.url.expose();
-    if sqlx::Postgres::database_exists(url)
-        .await
-        .map_err(DatabaseError::Create)?
-    {
+    if sqlx::Postgres::database_exists(url).await.map_err(DatabaseError::Create)? {
         return Ok(());
     }
     match sqlx::Postgres::create_database(url).await {

@@ -41,16 +41,8 @@ impl Check {
         let outcome = probe.await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match outcome {
-            Ok(()) => Check {
-                status: CheckStatus::Ok,
-                latency_ms,
-                error: None,
-            },
-            Err(error) => Check {
-                status: CheckStatus::Down,
-                latency_ms,
-                error: Some(error),
-            },
+            Ok(()) => Check { status: CheckStatus::Ok, latency_ms, error: None },
+            Err(error) => Check { status: CheckStatus::Down, latency_ms, error: Some(error) },
         }
     }
 }
@@ -78,10 +70,8 @@ async fn check_database(state: &AppState, timeout: Duration) -> Check {
 /// shutdown has begun, so load balancers stop sending traffic.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
     let timeout = state.health_check_timeout;
-    let (database, redis) = tokio::join!(
-        check_database(&state, timeout),
-        Check::run(state.redis.ping(timeout))
-    );
+    let (database, redis) =
+        tokio::join!(check_database(&state, timeout), Check::run(state.redis.ping(timeout)));
     let status = if state.lifecycle.is_shutting_down() {
         Status::ShuttingDown
     } else if database.status == CheckStatus::Ok && redis.status == CheckStatus::Ok {
@@ -89,11 +79,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>)
     } else {
         Status::Degraded
     };
-    let code = if status == Status::ShuttingDown {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
+    let code = if status == Status::ShuttingDown { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let report = Report {
         status,
         version: env!("CARGO_PKG_VERSION"),
@@ -112,10 +98,7 @@ pub async fn live() -> Json<serde_json::Value> {
 /// `GET /api/health/ready`: 200 while the database answers and shutdown has not begun.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     if state.lifecycle.is_shutting_down() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "shutting_down" })),
-        );
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "shutting_down" })));
     }
     let database = check_database(&state, state.health_check_timeout).await;
     match database.status {

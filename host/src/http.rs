@@ -40,10 +40,7 @@ pub fn spawn_server(lifecycle: &Lifecycle, listener: TcpListener, router: Router
     );
     let stop = lifecycle.shutdown_started();
     lifecycle.spawn("http server", async move {
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "http server failed");
         }
     });

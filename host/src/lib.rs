@@ -14,11 +14,15 @@
 //!   command line, installs signal handlers and reports how things ended.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod database;
 pub mod health;
 pub mod http;
+pub mod plugins;
 pub mod redis_conn;
+pub mod runtime_settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -26,8 +26,7 @@ impl Redis {
             // worker) have their own retry loops, and a long internal retry would hide outages.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(RedisUrlError)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, config).map_err(RedisUrlError)?;
         Ok(Self { manager })
     }
 

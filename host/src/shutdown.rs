@@ -56,14 +56,8 @@ impl Lifecycle {
         F::Output: Send + 'static,
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.running
-            .lock()
-            .expect("task registry lock")
-            .insert(id, name.into());
-        let guard = Registered {
-            id,
-            running: self.running.clone(),
-        };
+        self.running.lock().expect("task registry lock").insert(id, name.into());
+        let guard = Registered { id, running: self.running.clone() };
         self.tracker.spawn(async move {
             let _guard = guard;
             task.await
@@ -76,21 +70,13 @@ impl Lifecycle {
         self.tracker.close();
         match tokio::time::timeout(grace, self.tracker.wait()).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(GraceExceeded {
-                grace,
-                still_running: self.still_running(),
-            }),
+            Err(_) => Err(GraceExceeded { grace, still_running: self.still_running() }),
         }
     }
 
     /// Names of the registered tasks that have not finished.
     pub fn still_running(&self) -> Vec<String> {
-        self.running
-            .lock()
-            .expect("task registry lock")
-            .values()
-            .cloned()
-            .collect()
+        self.running.lock().expect("task registry lock").values().cloned().collect()
     }
 }
 
@@ -121,10 +107,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
         });
         assert_eq!(lifecycle.still_running(), ["worker"]);
-        lifecycle
-            .drain(Duration::from_secs(5))
-            .await
-            .expect("drains in time");
+        lifecycle.drain(Duration::from_secs(5)).await.expect("drains in time");
         assert!(lifecycle.still_running().is_empty());
     }
 
@@ -135,9 +118,6 @@ mod tests {
         lifecycle.spawn("quick", async {});
         let err = lifecycle.drain(Duration::from_secs(3)).await.unwrap_err();
         assert_eq!(err.still_running, ["stubborn job"]);
-        assert!(
-            err.to_string().contains("still running: stubborn job"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("still running: stubborn job"), "{err}");
     }
 }

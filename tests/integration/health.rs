@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{
-    HangingServer, InProcess, RedisServer, TestDb, free_port, test_env, wait_until,
-};
+use crate::helpers::{HangingServer, InProcess, RedisServer, TestDb, free_port, test_env, wait_until};
 
 const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -42,12 +40,7 @@ async fn ok_when_both_dependencies_answer() {
         assert!(body["checks"][check]["latencyMs"].is_u64(), "{body}");
         assert!(body["checks"][check].get("error").is_none(), "{body}");
     }
-    let keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["checks", "status", "uptime", "version"]);
 
     assert_eq!(get(&format!("{base}/api/health/live")).await.0, 200);
@@ -66,17 +59,8 @@ async fn degraded_when_redis_port_is_closed() {
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["checks"]["database"]["status"], "ok");
     assert_eq!(body["checks"]["redis"]["status"], "down");
-    assert!(
-        body["checks"]["redis"]["error"]
-            .as_str()
-            .is_some_and(|e| !e.is_empty()),
-        "{body}"
-    );
-    assert_eq!(
-        get(&format!("{base}/api/health/ready")).await.0,
-        200,
-        "ready needs the database only"
-    );
+    assert!(body["checks"]["redis"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert_eq!(get(&format!("{base}/api/health/ready")).await.0, 200, "ready needs the database only");
 }
 
 #[tokio::test]
@@ -102,10 +86,7 @@ async fn follows_a_redis_server_that_stops_and_comes_back() {
         if body["status"] == "ok" {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "health did not recover after Redis restarted: {body}"
-        );
+        assert!(Instant::now() < deadline, "health did not recover after Redis restarted: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -126,20 +107,14 @@ async fn degraded_and_not_ready_when_the_database_is_unreachable() {
     let (code, body) = get(&format!("{base}/api/health/ready")).await;
     assert_eq!(code, 503);
     assert_eq!(body["checks"]["database"]["status"], "down");
-    assert_eq!(
-        get(&format!("{base}/api/health/live")).await.0,
-        200,
-        "liveness ignores dependencies"
-    );
+    assert_eq!(get(&format!("{base}/api/health/live")).await.0, 200, "liveness ignores dependencies");
 }
 
 #[tokio::test]
 async fn answers_promptly_when_dependencies_accept_but_never_reply() {
     let hanging = HangingServer::start().await;
-    let env = test_env(
-        &format!("postgres://postgres@{}/floh", hanging.addr),
-        &format!("redis://{}", hanging.addr),
-    );
+    let env =
+        test_env(&format!("postgres://postgres@{}/floh", hanging.addr), &format!("redis://{}", hanging.addr));
     let host = InProcess::start(env, false).await;
     let (base, _stop) = serve(host).await;
 
@@ -151,10 +126,7 @@ async fn answers_promptly_when_dependencies_accept_but_never_reply() {
     assert_eq!(body["checks"]["database"]["status"], "down");
     assert_eq!(body["checks"]["redis"]["status"], "down");
     assert!(
-        body["checks"]["redis"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("no answer within 1000 ms"),
+        body["checks"]["redis"]["error"].as_str().unwrap().contains("no answer within 1000 ms"),
         "{body}"
     );
     // The runbook's probe contract: both 1 s checks run concurrently, so the answer comes in ~1 s.
@@ -166,7 +138,5 @@ fn redis_helper_really_stops() {
     // Guards the restart test above against a helper that silently leaves Redis running.
     let mut redis = RedisServer::start();
     redis.stop();
-    wait_until(Duration::from_secs(5), || {
-        std::net::TcpStream::connect(("127.0.0.1", redis.port)).is_err()
-    });
+    wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", redis.port)).is_err());
 }

@@ -16,11 +16,7 @@ pub const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgre
 
 /// A port nobody listens on (bound, then released).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A database of its own, dropped when the test ends.
@@ -32,33 +28,21 @@ impl TestDb {
     /// A name for a database that does not exist yet.
     pub fn unique_name() -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        format!(
-            "floh_test_{}_{}_{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        )
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        format!("floh_test_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Reserves a name; the database itself is created by whoever connects first (the host).
     pub fn reserve() -> Self {
-        Self {
-            name: Self::unique_name(),
-        }
+        Self { name: Self::unique_name() }
     }
 
     pub async fn create() -> Self {
         let db = Self::reserve();
-        let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432");
-        sqlx::query(&format!("CREATE DATABASE \"{}\"", db.name))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        let mut admin =
+            PgConnection::connect(ADMIN_DATABASE_URL).await.expect("PostgreSQL at 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE \"{}\"", db.name)).execute(&mut admin).await.unwrap();
         db
     }
 
@@ -86,10 +70,7 @@ impl Drop for TestDb {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         // Drop runs inside the test's runtime; use a runtime of our own on another thread.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 if let Ok(mut admin) = PgConnection::connect(ADMIN_DATABASE_URL).await {
                     let _ = sqlx::query(&sql).execute(&mut admin).await;
@@ -128,10 +109,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            child: None,
-        };
+        let mut server = Self { port: free_port(), child: None };
         server.restart();
         server
     }
@@ -151,16 +129,7 @@ impl RedisServer {
     pub fn restart(&mut self) {
         let port = self.port.to_string();
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -182,10 +151,7 @@ impl Drop for RedisServer {
 pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -222,13 +188,8 @@ impl InProcess {
     pub async fn start(env: Vec<(String, String)>, migrate: bool) -> Self {
         let settings = Settings::load_from(env).expect("test settings validate");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let app = App::with_listener(settings, listener, migrate)
-            .await
-            .expect("host starts");
-        Self {
-            addr: app.local_addr(),
-            app,
-        }
+        let app = App::with_listener(settings, listener, migrate).await.expect("host starts");
+        Self { addr: app.local_addr(), app }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -257,22 +218,15 @@ pub fn floh_command(env: &[(String, String)], cwd: &Path) -> Command {
 impl FlohProcess {
     pub fn spawn(env: &[(String, String)], args: &[&str]) -> Self {
         let cwd = tempfile::tempdir().unwrap();
-        let port = env
-            .iter()
-            .find(|(k, _)| k == "PORT")
-            .map(|(_, v)| v.parse().unwrap())
-            .expect("PORT in env");
+        let port =
+            env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.parse().unwrap()).expect("PORT in env");
         let child = floh_command(env, cwd.path())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("floh binary");
-        Self {
-            child,
-            port,
-            _cwd: cwd,
-        }
+        Self { child, port, _cwd: cwd }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -307,10 +261,7 @@ impl FlohProcess {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "floh did not exit within {limit:?}"
-            );
+            assert!(Instant::now() < deadline, "floh did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -351,8 +302,5 @@ pub fn run_floh_in(env: &[(String, String)], args: &[&str], cwd: &Path) -> (i32,
 }
 
 pub fn env_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

@@ -64,21 +64,12 @@ async fn floh_migrate_creates_the_database_and_every_table_idempotently() {
 #[tokio::test]
 async fn migrate_fails_clearly_when_the_database_is_unreachable() {
     let env = env_pairs(&[
-        (
-            "DATABASE_URL",
-            &format!(
-                "postgres://postgres@127.0.0.1:{}/floh",
-                crate::helpers::free_port()
-            ),
-        ),
+        ("DATABASE_URL", &format!("postgres://postgres@127.0.0.1:{}/floh", crate::helpers::free_port())),
         ("DB_POOL_CONNECTION_TIMEOUT_MS", "1000"),
     ]);
     let (code, _, stderr) = run_floh(&env, &["migrate"]);
     assert_ne!(code, 0);
-    assert!(
-        stderr.contains("could not create the database named in DATABASE_URL"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("could not create the database named in DATABASE_URL"), "{stderr}");
 }
 
 #[tokio::test]

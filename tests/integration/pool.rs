@@ -33,12 +33,11 @@ async fn pool_max_caps_connections_and_the_next_acquire_times_out() {
         "gave up after {waited:?}, before DB_POOL_CONNECTION_TIMEOUT_MS"
     );
 
-    let backends: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-            .bind(&db.name)
-            .fetch_one(&mut *held[0])
-            .await
-            .unwrap();
+    let backends: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db.name)
+        .fetch_one(&mut *held[0])
+        .await
+        .unwrap();
     assert_eq!(backends, 3);
     drop(held);
     pool.close().await;
@@ -47,10 +46,8 @@ async fn pool_max_caps_connections_and_the_next_acquire_times_out() {
 #[tokio::test]
 async fn pool_min_keeps_idle_connections_open() {
     let db = TestDb::create().await;
-    let env = with(
-        test_env(&db.url(), "redis://127.0.0.1:6379"),
-        &[("DB_POOL_MIN", "3"), ("DB_POOL_MAX", "5")],
-    );
+    let env =
+        with(test_env(&db.url(), "redis://127.0.0.1:6379"), &[("DB_POOL_MIN", "3"), ("DB_POOL_MAX", "5")]);
     let _host = InProcess::start(env, false).await;
     // Watch from outside the host's pool.
     let mut observer = db.connect().await;
@@ -66,10 +63,7 @@ async fn pool_min_keeps_idle_connections_open() {
         if backends >= 3 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {backends} of DB_POOL_MIN=3 connections opened"
-        );
+        assert!(Instant::now() < deadline, "only {backends} of DB_POOL_MIN=3 connections opened");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

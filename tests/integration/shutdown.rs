@@ -10,10 +10,7 @@ use crate::helpers::{FlohProcess, HangingServer, InProcess, TestDb, test_env, wi
 async fn wait_refused(addr: std::net::SocketAddr, limit: Duration) {
     let deadline = Instant::now() + limit;
     while tokio::net::TcpStream::connect(addr).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "{addr} still accepts connections"
-        );
+        assert!(Instant::now() < deadline, "{addr} still accepts connections");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -24,11 +21,7 @@ async fn in_flight_requests_finish_while_health_says_503_and_new_connections_are
     // A Redis that hangs makes each health request take the full check timeout (1 s), so one
     // can be in flight when shutdown begins.
     let hanging = HangingServer::start().await;
-    let host = InProcess::start(
-        test_env(&db.url(), &format!("redis://{}", hanging.addr)),
-        true,
-    )
-    .await;
+    let host = InProcess::start(test_env(&db.url(), &format!("redis://{}", hanging.addr)), true).await;
     let addr = host.addr;
     let base = host.url("");
     // A deliberately slow route of the test's own stands for any long request.
@@ -50,15 +43,9 @@ async fn in_flight_requests_finish_while_health_says_503_and_new_connections_are
     stop.send(()).unwrap();
 
     wait_refused(addr, Duration::from_secs(1)).await;
-    assert!(
-        !slow.is_finished(),
-        "the slow request is still in flight when the listener closes"
-    );
+    assert!(!slow.is_finished(), "the slow request is still in flight when the listener closes");
 
-    let health = health
-        .await
-        .unwrap()
-        .expect("in-flight health request answered");
+    let health = health.await.unwrap().expect("in-flight health request answered");
     assert_eq!(health.status().as_u16(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "shutting_down");
@@ -67,25 +54,16 @@ async fn in_flight_requests_finish_while_health_says_503_and_new_connections_are
     assert_eq!(slow.status().as_u16(), 200);
     assert_eq!(slow.text().await.unwrap(), "slow done");
 
-    served
-        .await
-        .unwrap()
-        .expect("drained within the grace period");
+    served.await.unwrap().expect("drained within the grace period");
 }
 
 #[tokio::test]
 async fn a_request_that_outlives_the_grace_period_is_named() {
     let db = TestDb::create().await;
-    let env = with(
-        test_env(&db.url(), "redis://127.0.0.1:6379"),
-        &[("SHUTDOWN_GRACE_SECONDS", "1")],
-    );
+    let env = with(test_env(&db.url(), "redis://127.0.0.1:6379"), &[("SHUTDOWN_GRACE_SECONDS", "1")]);
     let host = InProcess::start(env, true).await;
     let base = host.url("");
-    let router = host
-        .app
-        .router()
-        .route("/test/stuck", get(std::future::pending::<&'static str>));
+    let router = host.app.router().route("/test/stuck", get(std::future::pending::<&'static str>));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(host.app.serve(router, async move {
         let _ = stopped.await;
@@ -94,10 +72,7 @@ async fn a_request_that_outlives_the_grace_period_is_named() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.send(()).unwrap();
 
-    let err = served
-        .await
-        .unwrap()
-        .expect_err("the grace period runs out");
+    let err = served.await.unwrap().expect_err("the grace period runs out");
     assert_eq!(err.still_running, ["http server"]);
 }
 
@@ -105,10 +80,8 @@ async fn a_request_that_outlives_the_grace_period_is_named() {
 async fn sigterm_drains_and_exits_zero_within_the_grace_period() {
     let db = TestDb::create().await;
     let hanging = HangingServer::start().await;
-    let env = with(
-        test_env(&db.url(), &format!("redis://{}", hanging.addr)),
-        &[("SHUTDOWN_GRACE_SECONDS", "10")],
-    );
+    let env =
+        with(test_env(&db.url(), &format!("redis://{}", hanging.addr)), &[("SHUTDOWN_GRACE_SECONDS", "10")]);
     let mut floh = FlohProcess::spawn(&env, &["serve"]);
     floh.wait_listening();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", floh.port).parse().unwrap();
@@ -119,22 +92,12 @@ async fn sigterm_drains_and_exits_zero_within_the_grace_period() {
     floh.signal("TERM");
 
     wait_refused(addr, Duration::from_secs(1)).await;
-    let health = health
-        .await
-        .unwrap()
-        .expect("the in-flight probe is answered");
-    assert_eq!(
-        health.status().as_u16(),
-        503,
-        "health says 503 once shutdown began"
-    );
+    let health = health.await.unwrap().expect("the in-flight probe is answered");
+    assert_eq!(health.status().as_u16(), 503, "health says 503 once shutdown began");
 
     let status = floh.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", floh.stderr());
-    assert!(
-        signalled.elapsed() < Duration::from_secs(10),
-        "exited inside the grace period"
-    );
+    assert!(signalled.elapsed() < Duration::from_secs(10), "exited inside the grace period");
     let log = floh.stderr();
     for line in ["received SIGTERM", "shutting down", "shutdown complete"] {
         assert!(log.contains(line), "{line:?} not logged: {log}");
@@ -149,12 +112,7 @@ async fn sigint_shuts_down_too() {
     let response = reqwest::get(floh.url("/api/health")).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     floh.signal("INT");
-    assert_eq!(
-        floh.wait_exit(Duration::from_secs(10)).code(),
-        Some(0),
-        "{}",
-        floh.stderr()
-    );
+    assert_eq!(floh.wait_exit(Duration::from_secs(10)).code(), Some(0), "{}", floh.stderr());
     assert!(floh.stderr().contains("received SIGINT"));
 }
 
@@ -165,10 +123,7 @@ async fn exceeding_the_grace_period_exits_non_zero_and_says_what_ran() {
     // Health checks that wait 5 s on a hanging Redis outlive a 1 s grace period.
     let env = with(
         test_env(&db.url(), &format!("redis://{}", hanging.addr)),
-        &[
-            ("SHUTDOWN_GRACE_SECONDS", "1"),
-            ("HEALTH_CHECK_TIMEOUT_MS", "5000"),
-        ],
+        &[("SHUTDOWN_GRACE_SECONDS", "1"), ("HEALTH_CHECK_TIMEOUT_MS", "5000")],
     );
     let mut floh = FlohProcess::spawn(&env, &["serve"]);
     floh.wait_listening();

@@ -4,6 +4,7 @@
 //! (one line each, naming the variable) instead of stopping at the first.
 
 mod parse;
+mod plugin_policy;
 mod secrets;
 pub mod vars;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 
+pub use plugin_policy::PluginPolicy;
 pub use secrets::Secret;
 use vars::Var;
 
@@ -78,8 +80,24 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub plugin_defaults: PluginDefaults,
+    /// `[plugins.<job-name>]` tables of `floh.toml`, by job name.
+    pub plugin_policies: BTreeMap<String, PluginPolicy>,
     /// The merged raw values, kept for `floh check-config`.
     effective: BTreeMap<&'static str, String>,
+}
+
+/// Limits and storage for every plugin; `[plugins.<name>]` may override the limits.
+#[derive(Debug, Clone)]
+pub struct PluginDefaults {
+    pub timeout: Duration,
+    pub memory_mib: u32,
+    pub cache_dir: PathBuf,
+}
+
+/// Checks a cron expression as the scheduler will read it.
+pub fn validate_cron(expression: &str) -> Result<String, String> {
+    parse::cron(expression)
 }
 
 /// One bad value.
@@ -97,11 +115,7 @@ pub struct ConfigError {
 }
 
 fn lines(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {}", p.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(|p| format!("  {}", p.message)).collect::<Vec<_>>().join("\n")
 }
 
 impl Settings {
@@ -114,8 +128,8 @@ impl Settings {
     /// must not read or change the process environment.
     pub fn load_from(env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let env: BTreeMap<String, String> = env.into_iter().collect();
-        let raw = merge_sources(&env)?;
-        Validator::new(raw).finish()
+        let (raw, policies) = merge_sources(&env)?;
+        Validator::new(raw).finish(policies)
     }
 
     /// `NAME=value` lines of the effective configuration, secrets masked.
@@ -130,20 +144,20 @@ impl Settings {
     }
 }
 
-/// Reads defaults, the TOML file and the environment into one map of raw text values.
-fn merge_sources(
-    env: &BTreeMap<String, String>,
-) -> Result<BTreeMap<&'static str, String>, ConfigError> {
-    let problem = |message: String| ConfigError {
-        problems: vec![Problem { message }],
-    };
+/// The key of the `[plugins.<name>]` tables in `floh.toml`.
+const PLUGINS_TABLE: &str = "plugins";
+
+type RawValues = BTreeMap<&'static str, String>;
+type RawPolicies = BTreeMap<String, plugin_policy::RawPolicy>;
+
+/// Reads defaults, the TOML file and the environment into one map of raw text values, plus the
+/// file's plugin tables.
+fn merge_sources(env: &BTreeMap<String, String>) -> Result<(RawValues, RawPolicies), ConfigError> {
+    let problem = |message: String| ConfigError { problems: vec![Problem { message }] };
 
     let explicit_file = env.get(vars::FLOH_CONFIG.name);
-    let file = PathBuf::from(
-        explicit_file.map_or(vars::FLOH_CONFIG.default.unwrap_or_default(), |s| {
-            s.as_str()
-        }),
-    );
+    let default_file = vars::FLOH_CONFIG.default.unwrap_or_default();
+    let file = PathBuf::from(explicit_file.map_or(default_file, |s| s.as_str()));
     if explicit_file.is_some() && !file.is_file() {
         return Err(problem(format!(
             "{}={}: file not found; point it at a readable floh.toml or unset it",
@@ -152,10 +166,8 @@ fn merge_sources(
         )));
     }
 
-    let defaults: BTreeMap<String, String> = vars::ALL
-        .iter()
-        .filter_map(|var| Some((var.key(), var.default?.to_owned())))
-        .collect();
+    let defaults: BTreeMap<String, String> =
+        vars::ALL.iter().filter_map(|var| Some((var.key(), var.default?.to_owned()))).collect();
     let from_env: BTreeMap<String, String> = vars::ALL
         .iter()
         .filter(|var| var.name != vars::FLOH_CONFIG.name)
@@ -167,18 +179,33 @@ fn merge_sources(
         figment = figment.merge(Toml::file_exact(&file));
         check_file_keys(&file)?;
     }
-    let merged: BTreeMap<String, Scalar> =
-        figment
-            .merge(Serialized::globals(from_env))
-            .extract()
-            .map_err(|e| problem(format!("{}: {e}", file.display())))?;
+    let figment = figment.merge(Serialized::globals(from_env));
+    let in_file = |e: figment::Error| problem(format!("{}: {e}", file.display()));
+    let policies: RawPolicies = if figment.contains(PLUGINS_TABLE) {
+        figment.extract_inner(PLUGINS_TABLE).map_err(in_file)?
+    } else {
+        RawPolicies::new()
+    };
+    let merged: BTreeMap<String, figment::value::Value> = figment.extract().map_err(in_file)?;
 
-    let mut raw: BTreeMap<&'static str, String> = vars::ALL
-        .iter()
-        .filter_map(|var| Some((var.name, merged.get(&var.key())?.to_string())))
-        .collect();
+    let mut raw = RawValues::new();
+    let mut problems = Vec::new();
+    for var in vars::ALL {
+        let Some(value) = merged.get(&var.key()) else { continue };
+        match value.deserialize::<Scalar>() {
+            Ok(scalar) => {
+                raw.insert(var.name, scalar.to_string());
+            }
+            Err(_) => problems.push(Problem {
+                message: format!("{}: expected a single value, not a table or list", var.name),
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
     raw.insert(vars::FLOH_CONFIG.name, file.display().to_string());
-    Ok(raw)
+    Ok((raw, policies))
 }
 
 /// A misspelt key in the file would otherwise be ignored without a word.
@@ -187,13 +214,11 @@ fn check_file_keys(file: &Path) -> Result<(), ConfigError> {
         .iter()
         .filter(|var| var.name != vars::FLOH_CONFIG.name)
         .map(|var| var.key())
+        .chain([PLUGINS_TABLE.to_owned()])
         .collect();
-    let keys: BTreeMap<String, figment::value::Value> = Figment::from(Toml::file_exact(file))
-        .extract()
-        .map_err(|e| ConfigError {
-            problems: vec![Problem {
-                message: format!("{}: {e}", file.display()),
-            }],
+    let keys: BTreeMap<String, figment::value::Value> =
+        Figment::from(Toml::file_exact(file)).extract().map_err(|e| ConfigError {
+            problems: vec![Problem { message: format!("{}: {e}", file.display()) }],
         })?;
     let problems: Vec<Problem> = keys
         .keys()
@@ -205,11 +230,7 @@ fn check_file_keys(file: &Path) -> Result<(), ConfigError> {
             ),
         })
         .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError { problems })
-    }
+    if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
 }
 
 /// A scalar from TOML or the environment, kept as the text an operator wrote.
@@ -241,17 +262,11 @@ struct Validator {
 
 impl Validator {
     fn new(raw: BTreeMap<&'static str, String>) -> Self {
-        Self {
-            raw,
-            problems: Vec::new(),
-        }
+        Self { raw, problems: Vec::new() }
     }
 
     fn report(&mut self, var: &Var, why: impl std::fmt::Display) {
-        let shown = self
-            .raw
-            .get(var.name)
-            .map(|value| secrets::redact(var, value));
+        let shown = self.raw.get(var.name).map(|value| secrets::redact(var, value));
         let message = match shown {
             Some(value) => format!("{}={value}: {why}", var.name),
             None => format!("{}: {why}", var.name),
@@ -260,11 +275,7 @@ impl Validator {
     }
 
     /// The parsed value of `var`, or `None` (with the problem recorded).
-    fn get<T>(
-        &mut self,
-        var: &Var,
-        parse: impl FnOnce(&str) -> Result<T, parse::Expected>,
-    ) -> Option<T> {
+    fn get<T>(&mut self, var: &Var, parse: impl FnOnce(&str) -> Result<T, parse::Expected>) -> Option<T> {
         let raw = self.raw.get(var.name)?.clone();
         parse(&raw).map_err(|why| self.report(var, why)).ok()
     }
@@ -275,33 +286,25 @@ impl Validator {
         var: &Var,
         parse: impl FnOnce(&str) -> Result<T, parse::Expected>,
     ) -> Option<Option<T>> {
-        if self
-            .raw
-            .get(var.name)
-            .is_none_or(|raw| raw.trim().is_empty())
-        {
+        if self.raw.get(var.name).is_none_or(|raw| raw.trim().is_empty()) {
             return Some(None);
         }
         self.get(var, parse).map(Some)
     }
 
-    fn finish(mut self) -> Result<Settings, ConfigError> {
+    fn finish(mut self, policies: RawPolicies) -> Result<Settings, ConfigError> {
         use vars::*;
         let environment = self.get(&FLOH_ENV, |s| {
             parse::one_of(
                 s,
-                &[
-                    ("development", Environment::Development),
-                    ("production", Environment::Production),
-                ],
+                &[("development", Environment::Development), ("production", Environment::Production)],
             )
         });
         let bind = self.get(&BIND_ADDRESS, parse::ip_addr);
         let port = self.get(&PORT, |s| parse::int_in(s, 1u16, 65535));
         let health_check_timeout = self.get(&HEALTH_CHECK_TIMEOUT_MS, parse::millis);
-        let database_url = self.get(&DATABASE_URL, |s| {
-            parse::url_with_scheme(s, &["postgres", "postgresql"])
-        });
+        let database_url =
+            self.get(&DATABASE_URL, |s| parse::url_with_scheme(s, &["postgres", "postgresql"]));
         let pool_max = self.get(&DB_POOL_MAX, |s| parse::int_in(s, 1u32, 1000));
         let pool_min = self.get(&DB_POOL_MIN, |s| parse::int_in(s, 0u32, 1000));
         if let (Some(min), Some(max)) = (pool_min, pool_max)
@@ -311,9 +314,7 @@ impl Validator {
         }
         let idle_timeout = self.get(&DB_POOL_IDLE_TIMEOUT_MS, parse::millis);
         let connection_timeout = self.get(&DB_POOL_CONNECTION_TIMEOUT_MS, parse::millis);
-        let redis_url = self.get(&REDIS_URL, |s| {
-            parse::url_with_scheme(s, &["redis", "rediss"])
-        });
+        let redis_url = self.get(&REDIS_URL, |s| parse::url_with_scheme(s, &["redis", "rediss"]));
         let stuck_run_timeout_minutes =
             self.get(&STUCK_RUN_TIMEOUT_MINUTES, |s| parse::int_in(s, 1u32, 1440));
         let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
@@ -327,19 +328,16 @@ impl Validator {
                 ],
             )
         });
-        let checkpoint_path = self
-            .get(&AUDIT_CHECKPOINT_PATH, parse::non_empty)
-            .map(PathBuf::from);
+        let checkpoint_path = self.get(&AUDIT_CHECKPOINT_PATH, parse::non_empty).map(PathBuf::from);
         let schedule = self.get(&AUDIT_CHECKPOINT_SCHEDULE, parse::cron);
         let signing_key = self.get(&AUDIT_SIGNING_KEY, parse::ed25519_seed);
         let admin_token = self.get(&ADMIN_TOKEN, parse::non_empty);
         let smtp_url = self.optional(&SMTP_URL, |s| parse::url_with_scheme(s, &["smtp", "smtps"]));
         let mail_from = self.optional(&MAIL_FROM, parse::mailbox);
         let mail = match (smtp_url, mail_from) {
-            (Some(Some(url)), Some(Some(from))) => Some(Some(MailSettings {
-                smtp_url: Secret::new(url.into()),
-                from,
-            })),
+            (Some(Some(url)), Some(Some(from))) => {
+                Some(Some(MailSettings { smtp_url: Secret::new(url.into()), from }))
+            }
             (Some(Some(_)), Some(None)) => {
                 self.report(
                     &MAIL_FROM,
@@ -358,20 +356,22 @@ impl Validator {
         let worker_concurrency = self.get(&WORKER_CONCURRENCY, |s| parse::int_in(s, 1usize, 1024));
         let shutdown_grace = self.get(&SHUTDOWN_GRACE_SECONDS, |s| parse::seconds(s, 3600));
         let log_level = self.get(&LOG_LEVEL, |s| {
-            tracing_subscriber::EnvFilter::try_new(s)
-                .map(|_| s.trim().to_owned())
-                .map_err(|e| format!("expected a level (error, warn, info, debug, trace) or filter directives ({e})"))
+            tracing_subscriber::EnvFilter::try_new(s).map(|_| s.trim().to_owned()).map_err(|e| {
+                format!("expected a level (error, warn, info, debug, trace) or filter directives ({e})")
+            })
         });
         let log_format = self.get(&LOG_FORMAT, |s| {
             parse::one_of(
                 s,
-                &[
-                    ("auto", None),
-                    ("text", Some(LogFormat::Text)),
-                    ("json", Some(LogFormat::Json)),
-                ],
+                &[("auto", None), ("text", Some(LogFormat::Text)), ("json", Some(LogFormat::Json))],
             )
         });
+
+        let plugin_timeout = self.get(&PLUGIN_TIMEOUT_SECONDS, |s| parse::seconds(s, 86_400));
+        let plugin_memory_mib = self.get(&PLUGIN_MEMORY_LIMIT_MIB, |s| parse::int_in(s, 1u32, 65_536));
+        let plugin_cache_dir = self.get(&PLUGIN_CACHE_DIR, parse::non_empty).map(PathBuf::from);
+        let (plugin_policies, policy_problems) = plugin_policy::validate(policies);
+        self.problems.extend(policy_problems.into_iter().map(|message| Problem { message }));
 
         if environment == Some(Environment::Production) {
             for var in vars::ALL {
@@ -415,14 +415,18 @@ impl Validator {
                     Environment::Development => LogFormat::Text,
                     Environment::Production => LogFormat::Json,
                 }),
+                plugin_defaults: PluginDefaults {
+                    timeout: plugin_timeout?,
+                    memory_mib: plugin_memory_mib?,
+                    cache_dir: plugin_cache_dir?,
+                },
+                plugin_policies,
                 effective: std::mem::take(&mut self.raw),
             })
         })();
         match settings {
             Some(settings) if self.problems.is_empty() => Ok(settings),
-            _ => Err(ConfigError {
-                problems: self.problems,
-            }),
+            _ => Err(ConfigError { problems: self.problems }),
         }
     }
 }
@@ -436,10 +440,7 @@ mod tests {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .chain([(
-                    "FLOH_CONFIG".to_owned(),
-                    "/nonexistent-dir-for-floh-tests/floh.toml".to_owned(),
-                )]),
+                .chain([("FLOH_CONFIG".to_owned(), "/nonexistent-dir-for-floh-tests/floh.toml".to_owned())]),
         )
     }
 
@@ -458,14 +459,8 @@ mod tests {
         assert_eq!(settings.listen.port(), 3000);
         assert_eq!(settings.database.pool_max, 10);
         assert_eq!(settings.database.pool_min, 2);
-        assert_eq!(
-            settings.database.idle_timeout,
-            Duration::from_millis(30_000)
-        );
-        assert_eq!(
-            settings.database.connection_timeout,
-            Duration::from_millis(5_000)
-        );
+        assert_eq!(settings.database.idle_timeout, Duration::from_millis(30_000));
+        assert_eq!(settings.database.connection_timeout, Duration::from_millis(5_000));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(25));
         assert_eq!(settings.log_format, LogFormat::Text);
         assert!(settings.mail.is_none());
@@ -475,9 +470,9 @@ mod tests {
     fn an_explicit_missing_file_is_an_error() {
         let err = load(&[]).unwrap_err();
         assert!(
-            err.problems[0].message.starts_with(
-                "FLOH_CONFIG=/nonexistent-dir-for-floh-tests/floh.toml: file not found"
-            )
+            err.problems[0]
+                .message
+                .starts_with("FLOH_CONFIG=/nonexistent-dir-for-floh-tests/floh.toml: file not found")
         );
     }
 
@@ -535,16 +530,9 @@ mod tests {
     #[test]
     fn production_names_every_default_secret() {
         let problems = messages(&[("FLOH_ENV", "production")]);
-        for name in [
-            "DATABASE_URL",
-            "REDIS_URL",
-            "AUDIT_SIGNING_KEY",
-            "ADMIN_TOKEN",
-        ] {
+        for name in ["DATABASE_URL", "REDIS_URL", "AUDIT_SIGNING_KEY", "ADMIN_TOKEN"] {
             assert!(
-                problems
-                    .iter()
-                    .any(|p| p.starts_with(name) && p.ends_with("(FLOH_ENV=production)")),
+                problems.iter().any(|p| p.starts_with(name) && p.ends_with("(FLOH_ENV=production)")),
                 "{name} not named in {problems:#?}"
             );
         }
@@ -573,22 +561,13 @@ mod tests {
     #[test]
     fn redacted_lines_hide_secrets() {
         let settings = Settings::load_from(
-            [
-                ("DATABASE_URL", "postgres://floh:hunter2@db/floh"),
-                ("ADMIN_TOKEN", "tok-ultra-secret"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            [("DATABASE_URL", "postgres://floh:hunter2@db/floh"), ("ADMIN_TOKEN", "tok-ultra-secret")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
         )
         .unwrap();
         let text = settings.redacted_lines().join("\n");
-        assert!(
-            text.contains("DATABASE_URL=postgres://floh:***@db/floh"),
-            "{text}"
-        );
+        assert!(text.contains("DATABASE_URL=postgres://floh:***@db/floh"), "{text}");
         assert!(text.contains("ADMIN_TOKEN=<redacted>"), "{text}");
-        assert!(
-            !text.contains("hunter2") && !text.contains("tok-ultra-secret"),
-            "{text}"
-        );
+        assert!(!text.contains("hunter2") && !text.contains("tok-ultra-secret"), "{text}");
     }
 }

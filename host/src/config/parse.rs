@@ -14,44 +14,30 @@ where
 {
     let expected = || format!("expected an integer {min}-{max}");
     let value: T = raw.trim().parse().map_err(|_| expected())?;
-    if value < min || value > max {
-        Err(expected())
-    } else {
-        Ok(value)
-    }
+    if value < min || value > max { Err(expected()) } else { Ok(value) }
 }
 
 /// A positive number of milliseconds.
 pub fn millis(raw: &str) -> Result<Duration, Expected> {
-    int_in(raw, 1u64, 86_400_000)
-        .map(Duration::from_millis)
-        .map_err(|e| format!("{e} (milliseconds)"))
+    int_in(raw, 1u64, 86_400_000).map(Duration::from_millis).map_err(|e| format!("{e} (milliseconds)"))
 }
 
 /// A positive number of seconds.
 pub fn seconds(raw: &str, max: u64) -> Result<Duration, Expected> {
-    int_in(raw, 1u64, max)
-        .map(Duration::from_secs)
-        .map_err(|e| format!("{e} (seconds)"))
+    int_in(raw, 1u64, max).map(Duration::from_secs).map_err(|e| format!("{e} (seconds)"))
 }
 
 /// One of a fixed set of lower-case words.
 pub fn one_of<T: Copy>(raw: &str, choices: &[(&str, T)]) -> Result<T, Expected> {
     let wanted = raw.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, value)| *value)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
-            format!("expected one of: {}", names.join(", "))
-        })
+    choices.iter().find(|(name, _)| *name == wanted).map(|(_, value)| *value).ok_or_else(|| {
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        format!("expected one of: {}", names.join(", "))
+    })
 }
 
 pub fn ip_addr(raw: &str) -> Result<IpAddr, Expected> {
-    raw.trim()
-        .parse()
-        .map_err(|_| "expected an IP address such as 0.0.0.0 or ::".to_owned())
+    raw.trim().parse().map_err(|_| "expected an IP address such as 0.0.0.0 or ::".to_owned())
 }
 
 /// A URL whose scheme is one of `schemes` and which names a host.
@@ -59,11 +45,7 @@ pub fn url_with_scheme(raw: &str, schemes: &[&str]) -> Result<url::Url, Expected
     let expected = || format!("expected a URL like {}://host:port/…", schemes[0]);
     let url = url::Url::parse(raw.trim()).map_err(|e| format!("{} ({e})", expected()))?;
     if !schemes.contains(&url.scheme()) {
-        return Err(format!(
-            "{} (scheme must be one of: {})",
-            expected(),
-            schemes.join(", ")
-        ));
+        return Err(format!("{} (scheme must be one of: {})", expected(), schemes.join(", ")));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("{} (no host)", expected()));
@@ -82,10 +64,8 @@ pub fn cron(raw: &str) -> Result<String, Expected> {
 
 /// A 32-byte ed25519 secret key seed written as 64 hexadecimal digits.
 pub fn ed25519_seed(raw: &str) -> Result<[u8; 32], Expected> {
-    let expected = || {
-        "expected 64 hex digits (a 32-byte ed25519 seed, e.g. from `openssl rand -hex 32`)"
-            .to_owned()
-    };
+    let expected =
+        || "expected 64 hex digits (a 32-byte ed25519 seed, e.g. from `openssl rand -hex 32`)".to_owned();
     let raw = raw.trim();
     if raw.len() != 64 || !raw.is_ascii() {
         return Err(expected());
@@ -107,9 +87,7 @@ pub fn mailbox(raw: &str) -> Result<String, Expected> {
         _ => raw,
     };
     match address.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && (domain.contains('.') || domain == "localhost") =>
-        {
+        Some((local, domain)) if !local.is_empty() && (domain.contains('.') || domain == "localhost") => {
             Ok(raw.to_owned())
         }
         _ => Err("expected an e-mail address such as floh@example.com".to_owned()),
@@ -131,10 +109,7 @@ mod tests {
     #[test]
     fn ints_are_bounded() {
         assert_eq!(int_in("8080", 1u16, 65535), Ok(8080));
-        assert_eq!(
-            int_in("abc", 1u16, 65535),
-            Err("expected an integer 1-65535".into())
-        );
+        assert_eq!(int_in("abc", 1u16, 65535), Err("expected an integer 1-65535".into()));
         assert!(int_in("0", 1u16, 65535).is_err());
         assert!(int_in("70000", 1u16, 65535).is_err());
     }

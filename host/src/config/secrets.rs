@@ -92,10 +92,7 @@ mod tests {
             redact(&vars::DATABASE_URL, "postgres://floh:hunter2@db:5432/floh"),
             "postgres://floh:***@db:5432/floh"
         );
-        assert_eq!(
-            redact(&vars::REDIS_URL, "redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
+        assert_eq!(redact(&vars::REDIS_URL, "redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact(&vars::ADMIN_TOKEN, "abc"), REDACTED);
     }
 
@@ -104,18 +101,11 @@ mod tests {
         assert!(production_objection(&vars::ADMIN_TOKEN, vars::DEV_ADMIN_TOKEN).is_some());
         assert!(production_objection(&vars::ADMIN_TOKEN, "short").is_some());
         assert!(production_objection(&vars::ADMIN_TOKEN, &"x".repeat(32)).is_none());
-        assert!(
-            production_objection(&vars::AUDIT_SIGNING_KEY, vars::DEV_AUDIT_SIGNING_KEY).is_some()
-        );
-        assert!(
-            production_objection(&vars::DATABASE_URL, "postgres://postgres:postgres@db/floh")
-                .is_some()
-        );
+        assert!(production_objection(&vars::AUDIT_SIGNING_KEY, vars::DEV_AUDIT_SIGNING_KEY).is_some());
+        assert!(production_objection(&vars::DATABASE_URL, "postgres://postgres:postgres@db/floh").is_some());
         assert!(production_objection(&vars::DATABASE_URL, "postgres://floh@db/floh").is_some());
         assert!(production_objection(&vars::REDIS_URL, "redis://:s3cr%21t-xyz@r:6379").is_none());
         assert!(production_objection(&vars::REDIS_URL, "redis://:p%61ssword@r:6379").is_some());
-        assert!(
-            production_objection(&vars::DATABASE_URL, "postgres://floh:Xk9-2vQ@db/floh").is_none()
-        );
+        assert!(production_objection(&vars::DATABASE_URL, "postgres://floh:Xk9-2vQ@db/floh").is_none());
     }
 }

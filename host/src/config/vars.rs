@@ -30,27 +30,18 @@ impl Var {
 }
 
 const fn public(name: &'static str, default: &'static str) -> Var {
-    Var {
-        name,
-        default: Some(default),
-        secrecy: Secrecy::Public,
-    }
+    Var { name, default: Some(default), secrecy: Secrecy::Public }
 }
 
 const fn optional(name: &'static str) -> Var {
-    Var {
-        name,
-        default: None,
-        secrecy: Secrecy::Public,
-    }
+    Var { name, default: None, secrecy: Secrecy::Public }
 }
 
 /// The development fallback for `ADMIN_TOKEN`; production refuses to start with it.
 pub const DEV_ADMIN_TOKEN: &str = "floh-dev-admin-token";
 /// The development fallback for `AUDIT_SIGNING_KEY` (hex of a well-known 32-byte seed);
 /// production refuses to start with it.
-pub const DEV_AUDIT_SIGNING_KEY: &str =
-    "666c6f6820646576656c6f706d656e74206175646974206b6579203030303031";
+pub const DEV_AUDIT_SIGNING_KEY: &str = "666c6f6820646576656c6f706d656e74206175646974206b6579203030303031";
 
 pub const FLOH_ENV: Var = public("FLOH_ENV", "development");
 pub const BIND_ADDRESS: Var = public("BIND_ADDRESS", "0.0.0.0");
@@ -60,11 +51,8 @@ pub const DATABASE_URL: Var = Var {
     default: Some("postgres://postgres@127.0.0.1:5432/floh"),
     secrecy: Secrecy::UrlWithPassword,
 };
-pub const REDIS_URL: Var = Var {
-    name: "REDIS_URL",
-    default: Some("redis://127.0.0.1:6379"),
-    secrecy: Secrecy::UrlWithPassword,
-};
+pub const REDIS_URL: Var =
+    Var { name: "REDIS_URL", default: Some("redis://127.0.0.1:6379"), secrecy: Secrecy::UrlWithPassword };
 pub const DB_POOL_MAX: Var = public("DB_POOL_MAX", "10");
 pub const DB_POOL_MIN: Var = public("DB_POOL_MIN", "2");
 pub const DB_POOL_IDLE_TIMEOUT_MS: Var = public("DB_POOL_IDLE_TIMEOUT_MS", "30000");
@@ -75,30 +63,23 @@ pub const LOG_RETENTION_DAYS: Var = public("LOG_RETENTION_DAYS", "30");
 pub const AUDIT_CHECKPOINT_STORE: Var = public("AUDIT_CHECKPOINT_STORE", "file");
 pub const AUDIT_CHECKPOINT_PATH: Var = public("AUDIT_CHECKPOINT_PATH", "./data/audit-checkpoints");
 pub const AUDIT_CHECKPOINT_SCHEDULE: Var = public("AUDIT_CHECKPOINT_SCHEDULE", "0 */6 * * *");
-pub const AUDIT_SIGNING_KEY: Var = Var {
-    name: "AUDIT_SIGNING_KEY",
-    default: Some(DEV_AUDIT_SIGNING_KEY),
-    secrecy: Secrecy::Secret,
-};
-pub const ADMIN_TOKEN: Var = Var {
-    name: "ADMIN_TOKEN",
-    default: Some(DEV_ADMIN_TOKEN),
-    secrecy: Secrecy::Secret,
-};
-pub const SMTP_URL: Var = Var {
-    name: "SMTP_URL",
-    default: None,
-    secrecy: Secrecy::UrlWithPassword,
-};
+pub const AUDIT_SIGNING_KEY: Var =
+    Var { name: "AUDIT_SIGNING_KEY", default: Some(DEV_AUDIT_SIGNING_KEY), secrecy: Secrecy::Secret };
+pub const ADMIN_TOKEN: Var =
+    Var { name: "ADMIN_TOKEN", default: Some(DEV_ADMIN_TOKEN), secrecy: Secrecy::Secret };
+pub const SMTP_URL: Var = Var { name: "SMTP_URL", default: None, secrecy: Secrecy::UrlWithPassword };
 pub const MAIL_FROM: Var = optional("MAIL_FROM");
 pub const PLUGINS_DIR: Var = public("PLUGINS_DIR", "./plugins-dist");
+pub const PLUGIN_CACHE_DIR: Var = public("PLUGIN_CACHE_DIR", "./data/plugin-cache");
+pub const PLUGIN_TIMEOUT_SECONDS: Var = public("PLUGIN_TIMEOUT_SECONDS", "300");
+pub const PLUGIN_MEMORY_LIMIT_MIB: Var = public("PLUGIN_MEMORY_LIMIT_MIB", "256");
 pub const WORKER_CONCURRENCY: Var = public("WORKER_CONCURRENCY", "4");
 pub const SHUTDOWN_GRACE_SECONDS: Var = public("SHUTDOWN_GRACE_SECONDS", "25");
 pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 25] = [
+pub const ALL: [&Var; 28] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -119,6 +100,9 @@ pub const ALL: [&Var; 25] = [
     &SMTP_URL,
     &MAIL_FROM,
     &PLUGINS_DIR,
+    &PLUGIN_CACHE_DIR,
+    &PLUGIN_TIMEOUT_SECONDS,
+    &PLUGIN_MEMORY_LIMIT_MIB,
     &WORKER_CONCURRENCY,
     &SHUTDOWN_GRACE_SECONDS,
     &LOG_LEVEL,

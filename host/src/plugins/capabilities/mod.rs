@@ -1,0 +1,143 @@
+//! The host side of every WIT import: one module per capability, all behind [`HostState`].
+//!
+//! Each call first checks the plugin's grants; an ungranted call returns
+//! `host-error::not-granted` and is remembered, so a failed job can name the missing grant.
+
+mod audit;
+mod clock;
+mod db;
+mod log;
+mod mail;
+mod queue;
+mod settings;
+
+use std::sync::Arc;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::Capability;
+use super::bindings::floh::plugin::types::{self, HostError};
+use crate::audit::Signer;
+use crate::clock::Clock;
+use crate::config::PluginPolicy;
+use crate::runtime_settings::RuntimeSettings;
+
+/// What the host lends to plugins: shared by every job run.
+pub struct Services {
+    pub db: PgPool,
+    pub clock: Arc<dyn Clock>,
+    pub settings: RuntimeSettings,
+    pub signer: Signer,
+}
+
+/// The state of one job run's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    /// `None` while a plugin is being described at load time: no host calls then.
+    pub(super) job: Option<JobContext>,
+}
+
+impl HostState {
+    pub(super) fn new(wasi: WasiCtx, limits: StoreLimits, job: Option<JobContext>) -> Self {
+        Self { wasi, table: ResourceTable::new(), limits, job }
+    }
+
+    /// The job's context, if `capability` is granted to its plugin.
+    fn granted(&mut self, capability: Capability) -> Result<&mut JobContext, HostError> {
+        let job = self
+            .job
+            .as_mut()
+            .ok_or_else(|| HostError::Unavailable("host calls are not available in describe()".to_owned()))?;
+        if job.policy.allows(capability) {
+            Ok(job)
+        } else {
+            job.denied.push(capability);
+            Err(HostError::NotGranted(capability.into()))
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for HostState {}
+
+/// One job run: who runs, what it may do, and its database transaction.
+pub struct JobContext {
+    pub plugin: String,
+    pub job_id: String,
+    pub policy: Arc<PluginPolicy>,
+    pub services: Arc<Services>,
+    /// Begun on the first database statement, so plugins without one hold no connection.
+    transaction: Option<Transaction<'static, Postgres>>,
+    /// Capabilities the plugin asked for without a grant.
+    pub denied: Vec<Capability>,
+}
+
+impl JobContext {
+    pub fn new(plugin: String, job_id: String, policy: Arc<PluginPolicy>, services: Arc<Services>) -> Self {
+        Self { plugin, job_id, policy, services, transaction: None, denied: Vec::new() }
+    }
+
+    async fn transaction(&mut self) -> Result<&mut Transaction<'static, Postgres>, HostError> {
+        if self.transaction.is_none() {
+            let transaction = self.services.db.begin().await.map_err(db::host_error)?;
+            self.transaction = Some(transaction);
+        }
+        Ok(self.transaction.as_mut().expect("begun above"))
+    }
+
+    /// Commits the job's transaction, if it began one.
+    pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        match self.transaction.take() {
+            Some(transaction) => transaction.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Rolls the job's transaction back, if it began one.
+    pub async fn rollback(&mut self) {
+        if let Some(transaction) = self.transaction.take()
+            && let Err(e) = transaction.rollback().await
+        {
+            tracing::warn!(plugin = %self.plugin, job = %self.job_id, error = %e, "rollback failed; the connection is discarded");
+        }
+    }
+}
+
+impl From<Capability> for types::Capability {
+    fn from(capability: Capability) -> Self {
+        match capability {
+            Capability::Log => types::Capability::Log,
+            Capability::Clock => types::Capability::Clock,
+            Capability::Settings => types::Capability::Settings,
+            Capability::Db => types::Capability::Db,
+            Capability::Queue => types::Capability::Queue,
+            Capability::Mail => types::Capability::Mail,
+            Capability::Audit => types::Capability::Audit,
+            Capability::Http => types::Capability::Http,
+        }
+    }
+}
+
+impl From<types::Capability> for Capability {
+    fn from(capability: types::Capability) -> Self {
+        match capability {
+            types::Capability::Log => Capability::Log,
+            types::Capability::Clock => Capability::Clock,
+            types::Capability::Settings => Capability::Settings,
+            types::Capability::Db => Capability::Db,
+            types::Capability::Queue => Capability::Queue,
+            types::Capability::Mail => Capability::Mail,
+            types::Capability::Audit => Capability::Audit,
+            types::Capability::Http => Capability::Http,
+        }
+    }
+}

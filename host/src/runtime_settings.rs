@@ -1,0 +1,34 @@
+//! Runtime settings: values changed through the admin API (the `settings` table), falling back
+//! to the host's configuration.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+
+use crate::config::Settings;
+
+/// Setting keys that have a configured fallback, with their values as JSON text.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pool: PgPool,
+    fallbacks: BTreeMap<&'static str, String>,
+}
+
+impl RuntimeSettings {
+    pub fn new(pool: PgPool, settings: &Settings) -> Self {
+        let fallbacks = BTreeMap::from([
+            ("stuck_run_timeout_minutes", settings.stuck_run_timeout_minutes.to_string()),
+            ("log_retention_days", settings.log_retention_days.to_string()),
+        ]);
+        Self { pool, fallbacks }
+    }
+
+    /// The value of `key` as JSON text: the stored setting, else the configured fallback.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(stored.or_else(|| self.fallbacks.get(key).cloned()))
+    }
+}
