@@ -1,9 +1,21 @@
-# Tasks for working on floh. `just --list` shows them; each is plain cargo underneath, so
-# nothing here is needed to build, run or test floh.
+# Tasks for working on floh. `just --list` shows them; each is plain cargo underneath.
 
-# Build the host and start it (PostgreSQL and Redis at the defaults of docs/configuration.md).
-up:
+plugins_dir := "plugins-dist"
+bundled := "hello stuck-run-recovery"
+
+# Build the bundled plugins and the host, then start the host.
+up: plugins
     cargo run --release
+
+# Build every bundled plugin and copy it into the development PLUGINS_DIR, write-then-rename.
+plugins:
+    cargo build --release --target wasm32-wasip2 {{ prepend("-p ", bundled) }}
+    mkdir -p {{ plugins_dir }}
+    for name in {{ bundled }}; do \
+        file=$(echo "$name" | tr - _); \
+        cp "target/wasm32-wasip2/release/$file.wasm" "{{ plugins_dir }}/.$name.wasm.tmp"; \
+        mv "{{ plugins_dir }}/.$name.wasm.tmp" "{{ plugins_dir }}/$name.wasm"; \
+    done
 
 # Run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1, like CI).
 test:
@@ -21,6 +33,10 @@ migrate:
 # Print the effective configuration, secrets redacted.
 check-config:
     cargo run --release -- check-config
+
+# Validate a plugin file the way the host would.
+check-plugin file:
+    cargo run --release -- plugins check {{ file }}
 
 # Everything CI does, on this machine.
 ci:

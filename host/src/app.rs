@@ -3,15 +3,19 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::database;
 use crate::http::{self, AppState};
+use crate::plugins::PluginHost;
+use crate::plugins::executor::Executor;
 use crate::redis_conn::Redis;
 use crate::shutdown::{GraceExceeded, Lifecycle};
 
@@ -20,6 +24,7 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct App {
     settings: Settings,
     state: AppState,
+    plugins: PluginHost,
     listener: TcpListener,
 }
 
@@ -48,14 +53,17 @@ impl App {
         let min = settings.database.pool_min;
         tokio::spawn(async move { database::warm_up(&warm, min).await });
         let redis = Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
+        let plugins = PluginHost::start(&settings, db.clone(), Arc::new(SystemClock)).await?;
         let state = AppState {
             db,
             redis,
             lifecycle: Lifecycle::new(),
             started: Instant::now(),
             health_check_timeout: settings.health_check_timeout,
+            plugins: plugins.registry.clone(),
+            admin_token: settings.admin_token.clone(),
         };
-        Ok(Self { settings, state, listener })
+        Ok(Self { settings, state, plugins, listener })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -64,6 +72,11 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Runs jobs on the loaded plugins.
+    pub fn executor(&self) -> Arc<Executor> {
+        self.plugins.executor.clone()
     }
 
     /// The host's routes.
@@ -75,7 +88,8 @@ impl App {
     /// the listener closes, in-flight requests and background tasks finish (bounded by
     /// SHUTDOWN_GRACE_SECONDS), and the Redis and database connections close.
     pub async fn serve(self, router: Router, stop: impl Future<Output = ()>) -> Result<(), GraceExceeded> {
-        let Self { settings, state, listener } = self;
+        let Self { settings, state, plugins, listener } = self;
+        plugins.watch(&state.lifecycle);
         tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
         http::spawn_server(&state.lifecycle, listener, router);
 

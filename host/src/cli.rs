@@ -21,6 +21,27 @@ pub enum Command {
     CheckConfig,
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Check plugin files, or list what a running host has loaded.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Load FILE exactly as the host would and print what it describes; exit 1 with the
+    /// reason if the host would refuse it.
+    Check {
+        /// The plugin's `.wasm` file.
+        file: std::path::PathBuf,
+    },
+    /// List the plugins a running host has loaded (asks its admin API with ADMIN_TOKEN).
+    List {
+        /// The host's base URL [default: http://127.0.0.1:<PORT>].
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]

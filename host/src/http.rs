@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, and serving them until shutdown.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -8,9 +9,11 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::health;
+use crate::config::Secret;
+use crate::plugins::registry::Registry;
 use crate::redis_conn::Redis;
 use crate::shutdown::Lifecycle;
+use crate::{admin, health};
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -20,6 +23,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     pub started: Instant,
     pub health_check_timeout: Duration,
+    pub plugins: Arc<Registry>,
+    pub admin_token: Secret<String>,
 }
 
 pub fn routes(state: AppState) -> Router {
@@ -27,6 +32,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/health", get(health::health))
         .route("/api/health/live", get(health::live))
         .route("/api/health/ready", get(health::ready))
+        .nest("/api/admin", admin::routes(state.clone()))
         .with_state(state)
 }
 

@@ -13,6 +13,7 @@
 //! - [`app`] builds everything from the settings and runs it; `main.rs` only parses the
 //!   command line, installs signal handlers and reports how things ended.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod database;
 pub mod health;
 pub mod http;
+pub mod plugin_commands;
 pub mod plugins;
 pub mod redis_conn;
 pub mod runtime_settings;

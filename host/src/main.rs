@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use floh::app::App;
-use floh::cli::{Cli, Command, ServeArgs};
+use floh::cli::{Cli, Command, PluginsCommand, ServeArgs};
 use floh::config::Settings;
-use floh::{database, telemetry};
+use floh::{database, plugin_commands, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,13 +35,21 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-            Command::Serve(args) => serve(settings, !args.no_migrate).await,
-            Command::Migrate => migrate(settings).await,
+            Command::Serve(args) => serve(settings, !args.no_migrate).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => migrate(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Plugins { command: PluginsCommand::Check { file } } => {
+                plugin_commands::check(&settings, &file)
+                    .await
+                    .map(|accepted| if accepted { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+            Command::Plugins { command: PluginsCommand::List { url } } => {
+                plugin_commands::list(&settings, url).await.map(|()| ExitCode::SUCCESS)
+            }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }
     });
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE

@@ -1,8 +1,10 @@
 //! Integration tests against real PostgreSQL and Redis (127.0.0.1) and the real binary.
 
 mod cli;
+mod fixtures;
 mod health;
 mod helpers;
 mod migrations;
+mod plugins;
 mod pool;
 mod shutdown;

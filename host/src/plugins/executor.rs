@@ -192,7 +192,7 @@ fn trap_failure(error: &wasmtime::Error, memory_mib: u32, output: &MemoryOutputP
     let chain = format!("{error:#}");
     let reason = match error.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "plugin trapped: stack overflow".to_owned(),
-        Some(Trap::UnreachableCodeReached) => match last_line(output) {
+        Some(Trap::UnreachableCodeReached) => match panic_message(output) {
             Some(message) => format!("plugin trapped (panic): {message}"),
             None => "plugin trapped: unreachable code reached".to_owned(),
         },
@@ -210,9 +210,14 @@ fn captured(output: &MemoryOutputPipe) -> String {
     String::from_utf8_lossy(&output.contents()).into_owned()
 }
 
-fn last_line(output: &MemoryOutputPipe) -> Option<String> {
+/// The message of a Rust panic, which std prints to stderr as
+/// `thread '…' panicked at src/lib.rs:1:2:` followed by the message.
+fn panic_message(output: &MemoryOutputPipe) -> Option<String> {
     let text = captured(output);
-    text.lines().rev().find(|line| !line.trim().is_empty()).map(|line| line.trim().to_owned())
+    let mut lines = text.lines().skip_while(|line| !line.contains("panicked at"));
+    lines.next()?;
+    let message: Vec<&str> = lines.take_while(|line| !line.starts_with("note: ")).collect();
+    Some(message.join(" ").trim().to_owned()).filter(|m| !m.is_empty())
 }
 
 fn human(duration: Duration) -> String {

@@ -61,6 +61,11 @@ pub async fn load_bytes(
     file: &Path,
     bytes: Vec<u8>,
 ) -> Result<LoadedPlugin, LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError(
+            "not a WebAssembly file (it does not begin with the `\\0asm` magic number)".to_owned(),
+        ));
+    }
     if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
         return Err(LoadError(
             "this is a core WebAssembly module, not a component; build the plugin with \

@@ -15,12 +15,13 @@ use super::runtime::Runtime;
 use crate::audit::sha256_hex;
 
 /// What one file in PLUGINS_DIR amounts to.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PluginStatus {
     pub file: String,
     pub sha256: String,
-    /// `loaded`, or `failed` (see `error`; `serving` tells whether an older version still runs).
-    pub status: &'static str,
+    /// `loaded`, or `failed` (see `error`; `name` and `version` then describe the older
+    /// version that keeps serving, if there is one).
+    pub status: String,
     pub error: Option<String>,
     pub name: Option<String>,
     pub version: Option<String>,
@@ -80,7 +81,7 @@ impl Registry {
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
                     sha256: entry.sha256.clone(),
-                    status: if entry.error.is_some() { "failed" } else { "loaded" },
+                    status: if entry.error.is_some() { "failed" } else { "loaded" }.to_owned(),
                     error: entry.error.clone(),
                     name: serving.map(|p| p.info.name.clone()),
                     version: serving.map(|p| p.info.version.clone()),

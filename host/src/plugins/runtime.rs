@@ -165,7 +165,9 @@ fn store_in_cache(component: &Component, path: &Path) -> std::io::Result<()> {
     }
     // Write a new file and rename it over: a loaded entry is memory-mapped and must never
     // change under the process using it.
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = WRITES.fetch_add(1, Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp.{}.{unique}", std::process::id()));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)
 }

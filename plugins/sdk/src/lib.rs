@@ -28,6 +28,7 @@
 extern crate self as floh_plugin_sdk;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated code, shaped by the WIT
 pub mod bindings {
     wit_bindgen::generate!({
         world: "job-plugin",

@@ -1,0 +1,55 @@
+//! `/api/admin/*`: operator endpoints behind the bearer token ADMIN_TOKEN.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use subtle::ConstantTimeEq;
+
+use crate::http::AppState;
+use crate::plugins::registry::PluginStatus;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/plugins", get(list_plugins))
+        .route("/plugins/reload", post(reload_plugins))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Rejects requests without `Authorization: Bearer <ADMIN_TOKEN>`, comparing in constant time.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.admin_token.expose().as_bytes();
+    if bool::from(presented.as_bytes().ct_eq(expected)) {
+        next.run(request).await
+    } else {
+        let body = Json(serde_json::json!({ "error": "missing or wrong bearer token (ADMIN_TOKEN)" }));
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct PluginListing {
+    pub dir: String,
+    pub plugins: Vec<PluginStatus>,
+}
+
+fn listing(state: &AppState) -> Json<PluginListing> {
+    Json(PluginListing { dir: state.plugins.dir().display().to_string(), plugins: state.plugins.statuses() })
+}
+
+async fn list_plugins(State(state): State<AppState>) -> Json<PluginListing> {
+    listing(&state)
+}
+
+async fn reload_plugins(State(state): State<AppState>) -> Json<PluginListing> {
+    state.plugins.sync().await;
+    listing(&state)
+}

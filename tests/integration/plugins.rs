@@ -1,0 +1,491 @@
+//! The plugin runtime against real components: sandbox limits, grants, transactions, loading,
+//! hot swap and the compiled-plugin cache.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use floh::clock::{Clock, ManualClock, SystemClock};
+use floh::config::Settings;
+use floh::plugins::PluginHost;
+use floh::plugins::executor::{FailureKind, JobFailure, JobOutput, JobRequest};
+use floh::shutdown::Lifecycle;
+use serde_json::Value;
+
+use crate::fixtures;
+use crate::helpers::TestDb;
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn now() -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(NOW).unwrap()
+}
+
+struct Host {
+    plugins: PluginHost,
+    db: TestDb,
+    dir: tempfile::TempDir,
+    _config: tempfile::TempDir,
+}
+
+impl Host {
+    /// A plugin host over a fresh database and a PLUGINS_DIR holding `files` (fixture name,
+    /// file name), with `toml` as floh.toml.
+    async fn start(files: &[(&str, &str)], toml: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with(files, toml, env, Arc::new(ManualClock::new(now()))).await
+    }
+
+    async fn start_with(
+        files: &[(&str, &str)],
+        toml: &str,
+        env: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let db = TestDb::create().await;
+        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+        floh::database::MIGRATOR.run(&pool).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (fixture, file) in files {
+            fixtures::install(dir.path(), file, &fixtures::bytes(fixture));
+        }
+        let config = tempfile::tempdir().unwrap();
+        std::fs::write(config.path().join("floh.toml"), toml).unwrap();
+        let mut pairs = vec![
+            ("DATABASE_URL", db.url()),
+            ("PLUGINS_DIR", dir.path().display().to_string()),
+            ("PLUGIN_CACHE_DIR", fixtures::cache_dir().display().to_string()),
+            ("FLOH_CONFIG", config.path().join("floh.toml").display().to_string()),
+        ];
+        pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
+        let plugins = PluginHost::start(&settings, pool, clock).await.unwrap();
+        Self { plugins, db, dir, _config: config }
+    }
+
+    async fn run(&self, name: &str, data: Value) -> Result<JobOutput, JobFailure> {
+        let job = JobRequest {
+            id: format!("job-{}", uuid()),
+            name: name.to_owned(),
+            data: data.to_string(),
+            attempt: 1,
+            enqueued_at: now(),
+        };
+        self.plugins.executor.execute(&job).await
+    }
+
+    async fn output(&self, name: &str, data: Value) -> Value {
+        let done = self.run(name, data).await.expect("the job succeeds");
+        serde_json::from_str(&done.output).unwrap()
+    }
+
+    fn status(&self, file: &str) -> floh::plugins::registry::PluginStatus {
+        self.plugins.registry.statuses().into_iter().find(|s| s.file == file).expect("file is listed")
+    }
+}
+
+fn uuid() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string()
+}
+
+const HOSTILE_LIMITS: &str = "[plugins.hostile]\ntimeout_seconds = 1\nmemory_mib = 32\n";
+
+#[tokio::test]
+async fn hello_runs_and_logs_into_system_log() {
+    let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
+    let output = host.output("hello", serde_json::json!({ "name": "operator" })).await;
+    assert_eq!(output, serde_json::json!({ "greeting": "hello, operator", "version": "1.0.0" }));
+
+    let logged: Vec<(String, String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT source, message, created_at FROM system_log")
+            .fetch_all(&mut host.db.connect().await)
+            .await
+            .unwrap();
+    assert_eq!(logged, [("plugin:hello".to_owned(), "hello, operator".to_owned(), now())]);
+}
+
+#[tokio::test]
+async fn an_unknown_job_type_or_malformed_data_fails_permanently() {
+    let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
+    let failure = host.run("nobody-handles-this", serde_json::json!({})).await.unwrap_err();
+    assert_eq!(
+        (failure.kind, failure.reason.as_str()),
+        (FailureKind::Permanent, "no plugin for job type nobody-handles-this")
+    );
+
+    let job = JobRequest {
+        id: "1".into(),
+        name: "hello".into(),
+        data: "{not json".into(),
+        attempt: 1,
+        enqueued_at: now(),
+    };
+    let failure = host.plugins.executor.execute(&job).await.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Permanent);
+    assert!(failure.reason.starts_with("malformed job data"), "{}", failure.reason);
+
+    let failure = host.run("hello", serde_json::json!({ "name": 42 })).await.unwrap_err();
+    assert_eq!(
+        failure.kind,
+        FailureKind::Permanent,
+        "the plugin rejects data of the wrong shape: {failure:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_infinite_loop_times_out_and_the_next_job_runs() {
+    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+    let started = Instant::now();
+    let failure = host.run("hostile", serde_json::json!({ "do": "loop" })).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(failure.kind, FailureKind::Retryable);
+    assert_eq!(failure.reason, "plugin hostile timed out after 1 s");
+    // The runbook's contract for a runaway job: stopped within its deadline plus a second.
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+    assert_eq!(host.output("hostile", serde_json::json!({ "do": "ok" })).await["ok"], true);
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_limit() {
+    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+    let failure = host.run("hostile", serde_json::json!({ "do": "oom" })).await.unwrap_err();
+    assert_eq!(failure.reason, "plugin exceeded its memory limit of 32 MiB");
+    assert_eq!(host.output("hostile", serde_json::json!({ "do": "ok" })).await["ok"], true);
+}
+
+#[tokio::test]
+async fn a_panic_fails_with_its_message_and_deep_recursion_with_stack_overflow() {
+    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+    let failure = host.run("hostile", serde_json::json!({ "do": "panic" })).await.unwrap_err();
+    assert!(failure.reason.starts_with("plugin trapped (panic): "), "{}", failure.reason);
+    assert!(failure.reason.contains("hostile plugin panics on purpose"), "{}", failure.reason);
+    assert!(
+        failure.trace.contains("wasm backtrace"),
+        "the trace keeps the wasm backtrace: {}",
+        failure.trace
+    );
+
+    let failure = host.run("hostile", serde_json::json!({ "do": "recurse" })).await.unwrap_err();
+    assert_eq!(failure.reason, "plugin trapped: stack overflow");
+    assert_eq!(host.output("hostile", serde_json::json!({ "do": "ok" })).await["ok"], true);
+}
+
+#[tokio::test]
+async fn an_ungranted_capability_is_refused_and_named() {
+    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+    let failure = host.run("hostile", serde_json::json!({ "do": "query" })).await.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Permanent);
+    assert!(failure.reason.contains("capability `db` is not granted"), "{}", failure.reason);
+
+    let granted =
+        Host::start(&[("hostile", "hostile.wasm")], "[plugins.hostile]\ngrants = [\"db\"]\n", &[]).await;
+    assert_eq!(granted.output("hostile", serde_json::json!({ "do": "query" })).await["rows"], 1);
+}
+
+#[tokio::test]
+async fn plugins_see_no_host_files_and_no_environment() {
+    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+    let output = host.output("hostile", serde_json::json!({ "do": "read-file" })).await;
+    assert_eq!(output["read"], false, "{output}");
+    assert!(output["error"].is_string());
+    let output = host.output("hostile", serde_json::json!({ "do": "env" })).await;
+    assert_eq!(output["vars"], 0);
+}
+
+#[tokio::test]
+async fn a_failed_job_rolls_its_database_work_back() {
+    let host =
+        Host::start(&[("hostile", "hostile.wasm")], "[plugins.hostile]\ngrants = [\"db\"]\n", &[]).await;
+    let mut conn = host.db.connect().await;
+    seed_workflow(&mut conn).await;
+    seed_run(&mut conn, "run-1", "running", now()).await;
+
+    let failure = host.run("hostile", serde_json::json!({ "do": "write-then-fail" })).await.unwrap_err();
+    assert_eq!(failure.reason, "changed 1 rows, then failed on purpose");
+    let status: String = sqlx::query_scalar("SELECT status FROM workflow_runs WHERE id = 'run-1'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(status, "running", "the plugin's update was rolled back");
+}
+
+async fn seed_workflow(conn: &mut sqlx::PgConnection) {
+    sqlx::query(
+        "INSERT INTO workflows (id, name, created_at, updated_at) VALUES ('wf', 'onboarding', $1, $1)",
+    )
+    .bind(now())
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn seed_run(conn: &mut sqlx::PgConnection, id: &str, status: &str, updated_at: DateTime<Utc>) {
+    sqlx::query(
+        "INSERT INTO workflow_runs (id, workflow_id, status, created_at, updated_at) VALUES ($1, 'wf', $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(updated_at)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn run_state(conn: &mut sqlx::PgConnection, id: &str) -> (String, Option<String>, DateTime<Utc>) {
+    sqlx::query_as("SELECT status, failure_reason, updated_at FROM workflow_runs WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+const STUCK_RUN_GRANTS: &str = "[plugins.stuck-run-recovery]\ngrants = [\"db\", \"settings\"]\n";
+
+#[tokio::test]
+async fn stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let host = Host::start_with(
+        &[("stuck-run-recovery", "stuck-run-recovery.wasm")],
+        STUCK_RUN_GRANTS,
+        &[],
+        clock.clone(),
+    )
+    .await;
+    let mut conn = host.db.connect().await;
+    seed_workflow(&mut conn).await;
+    let minutes_ago = |m: i64| now() - chrono::Duration::minutes(m);
+    seed_run(&mut conn, "stuck", "running", minutes_ago(31)).await;
+    seed_run(&mut conn, "fresh", "running", minutes_ago(10)).await;
+    seed_run(&mut conn, "done", "completed", minutes_ago(600)).await;
+    seed_run(&mut conn, "waiting", "pending", minutes_ago(600)).await;
+
+    let output = host.output("stuck-run-recovery", serde_json::json!({})).await;
+    assert_eq!(output, serde_json::json!({ "failed": 1, "timeoutMinutes": 30 }));
+    assert_eq!(
+        run_state(&mut conn, "stuck").await,
+        ("failed".to_owned(), Some("Run timed out (no progress for 30 minutes)".to_owned()), now())
+    );
+    assert_eq!(run_state(&mut conn, "fresh").await, ("running".to_owned(), None, minutes_ago(10)));
+    assert_eq!(run_state(&mut conn, "done").await.0, "completed");
+    assert_eq!(run_state(&mut conn, "waiting").await.0, "pending");
+
+    let again = host.output("stuck-run-recovery", serde_json::json!({})).await;
+    assert_eq!(again["failed"], 0, "a second run changes nothing");
+    assert_eq!(run_state(&mut conn, "stuck").await.2, now());
+
+    // The admin setting overrides STUCK_RUN_TIMEOUT_MINUTES, without a restart.
+    sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('stuck_run_timeout_minutes', '5', $1, 'test')")
+        .bind(now())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    clock.set(now() + chrono::Duration::minutes(1));
+    assert_eq!(host.output("stuck-run-recovery", serde_json::json!({})).await["failed"], 1);
+    assert_eq!(
+        run_state(&mut conn, "fresh").await.1.as_deref(),
+        Some("Run timed out (no progress for 5 minutes)")
+    );
+}
+
+#[tokio::test]
+async fn stuck_run_timeout_falls_back_to_the_environment() {
+    let host = Host::start(
+        &[("stuck-run-recovery", "stuck-run-recovery.wasm")],
+        STUCK_RUN_GRANTS,
+        &[("STUCK_RUN_TIMEOUT_MINUTES", "20")],
+    )
+    .await;
+    let mut conn = host.db.connect().await;
+    seed_workflow(&mut conn).await;
+    seed_run(&mut conn, "r", "running", now() - chrono::Duration::minutes(25)).await;
+    assert_eq!(host.output("stuck-run-recovery", serde_json::json!({})).await["timeoutMinutes"], 20);
+    assert_eq!(
+        run_state(&mut conn, "r").await.1.as_deref(),
+        Some("Run timed out (no progress for 20 minutes)")
+    );
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_with_their_reason() {
+    let truncated = &fixtures::bytes("hello")[..60_000];
+    let host = Host::start(
+        &[
+            ("hello", "hello.wasm"),
+            ("hello", "second-hello.wasm"),
+            ("wrong-world", "wrong-world.wasm"),
+            ("future-wit", "future-wit.wasm"),
+            ("describe-panics", "describe-panics.wasm"),
+        ],
+        "",
+        &[],
+    )
+    .await;
+    for (file, bytes) in [
+        ("random.wasm", &b"this is not webassembly at all"[..]),
+        ("empty.wasm", &b""[..]),
+        ("core-module.wasm", &b"\0asm\x01\0\0\0"[..]),
+        ("truncated.wasm", truncated),
+    ] {
+        fixtures::install(host.dir.path(), file, bytes);
+    }
+    host.plugins.registry.sync().await;
+
+    let expect = [
+        ("random.wasm", "not a WebAssembly file"),
+        ("empty.wasm", "not a WebAssembly file"),
+        ("core-module.wasm", "this is a core WebAssembly module, not a component"),
+        ("truncated.wasm", "not a valid WebAssembly component"),
+        (
+            "wrong-world.wasm",
+            "does not export the floh:plugin@0.1.0 job-plugin world: type-checking export func `describe`",
+        ),
+        ("future-wit.wasm", "component imports instance `floh:plugin/log@0.2.0`"),
+        ("describe-panics.wasm", "describe() failed"),
+        ("second-hello.wasm", "duplicate job type `hello`: already provided by hello.wasm"),
+    ];
+    for (file, reason) in expect {
+        let status = host.status(file);
+        assert_eq!(status.status, "failed", "{file}: {status:?}");
+        assert!(status.error.as_deref().unwrap_or_default().contains(reason), "{file}: {status:?}");
+    }
+    assert_eq!(host.status("hello.wasm").status, "loaded");
+    assert_eq!(host.plugins.registry.job_types(), ["hello"]);
+    assert_eq!(
+        host.output("hello", serde_json::json!({})).await["version"],
+        "1.0.0",
+        "the host keeps serving"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_replacement_keeps_the_previous_version_serving() {
+    let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
+    fixtures::install(host.dir.path(), "hello.wasm", b"\0asm garbage");
+    host.plugins.registry.sync().await;
+    let status = host.status("hello.wasm");
+    assert_eq!(status.status, "failed");
+    assert_eq!(status.version.as_deref(), Some("1.0.0"), "the old version is still named as serving");
+    assert_eq!(host.output("hello", serde_json::json!({})).await["version"], "1.0.0");
+
+    std::fs::remove_file(host.dir.path().join("hello.wasm")).unwrap();
+    host.plugins.registry.sync().await;
+    let failure = host.run("hello", serde_json::json!({})).await.unwrap_err();
+    assert_eq!(failure.reason, "no plugin for job type hello", "a removed file unregisters its job type");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_swap_lets_running_jobs_finish_on_their_version() {
+    // Real time: the in-flight job keeps busy for 1.5 s of it.
+    let host = Arc::new(Host::start_with(&[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await);
+    let lifecycle = Lifecycle::new();
+    host.plugins.watch(&lifecycle);
+
+    let in_flight = {
+        let host = host.clone();
+        tokio::spawn(async move { host.output("hello", serde_json::json!({ "busy_ms": 1500 })).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fixtures::install(host.dir.path(), "hello.wasm", &fixtures::bytes("hello-v2"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host.status("hello.wasm").version.as_deref() != Some("2.0.0") {
+        assert!(Instant::now() < deadline, "v2 was not picked up: {:?}", host.status("hello.wasm"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!in_flight.is_finished(), "the swap happened while the v1 job was running");
+    assert_eq!(host.output("hello", serde_json::json!({})).await["version"], "2.0.0");
+    assert_eq!(in_flight.await.unwrap()["version"], "1.0.0", "the in-flight job finished on v1");
+    lifecycle.drain(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_start_loads_from_the_compiled_plugin_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_env = cache.path().display().to_string();
+    let env = [("PLUGIN_CACHE_DIR", cache_env.as_str())];
+    let first = Host::start(&[("hello", "hello.wasm")], "", &env).await;
+    assert_eq!(first.status("hello.wasm").from_cache, Some(false));
+    let second = Host::start(&[("hello", "hello.wasm")], "", &env).await;
+    assert_eq!(second.status("hello.wasm").from_cache, Some(true));
+    assert_eq!(second.output("hello", serde_json::json!({})).await["version"], "1.0.0");
+
+    fixtures::install(second.dir.path(), "hello.wasm", &fixtures::bytes("hello-v2"));
+    second.plugins.registry.sync().await;
+    assert_eq!(second.status("hello.wasm").from_cache, Some(false), "changed content is compiled afresh");
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn plugins_check_accepts_the_bundled_plugins_and_refuses_the_hostile_ones() {
+    for (fixture, job_type) in [("hello", "hello"), ("stuck-run-recovery", "stuck-run-recovery")] {
+        let path = fixtures::path(fixture);
+        let (code, stdout, stderr) =
+            crate::helpers::run_floh(&[], &["plugins", "check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains(&format!("job type:     {job_type}")), "{stdout}");
+    }
+    let path = fixtures::path("stuck-run-recovery");
+    let (_, stdout, _) = crate::helpers::run_floh(&[], &["plugins", "check", path.to_str().unwrap()]);
+    assert!(stdout.contains("not granted:  db, settings"), "{stdout}");
+
+    for (fixture, reason) in [
+        ("wrong-world", "does not export the floh:plugin@0.1.0 job-plugin world"),
+        ("future-wit", "floh:plugin/log@0.2.0"),
+        ("describe-panics", "describe() failed"),
+    ] {
+        let path = fixtures::path(fixture);
+        let (code, stdout, _) = crate::helpers::run_floh(&[], &["plugins", "check", path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{stdout}");
+        assert!(stdout.contains("refused") && stdout.contains(reason), "{fixture}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn a_running_host_picks_up_a_dropped_in_plugin_and_lists_it() {
+    let db = TestDb::create().await;
+    let plugins_dir = tempfile::tempdir().unwrap();
+    let env = crate::helpers::with(
+        crate::helpers::test_env(&db.url(), "redis://127.0.0.1:6379"),
+        &[
+            ("PLUGINS_DIR", plugins_dir.path().to_str().unwrap()),
+            ("PLUGIN_CACHE_DIR", fixtures::cache_dir().to_str().unwrap()),
+            ("ADMIN_TOKEN", "test-admin-token-0123456789"),
+        ],
+    );
+    let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+    floh.wait_listening();
+    let client = reqwest::Client::new();
+    let plugins_url = floh.url("/api/admin/plugins");
+
+    let anonymous = client.get(&plugins_url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let wrong = client.get(&plugins_url).bearer_auth("test-admin-token-0123456780").send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+
+    fixtures::install(plugins_dir.path(), "hello.wasm", &fixtures::bytes("hello"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listing: Value = client
+            .get(&plugins_url)
+            .bearer_auth("test-admin-token-0123456789")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listing["plugins"][0]["status"] == "loaded" {
+            assert_eq!(listing["plugins"][0]["name"], "hello");
+            assert_eq!(listing["plugins"][0]["version"], "1.0.0");
+            break;
+        }
+        assert!(Instant::now() < deadline, "hello.wasm was not picked up: {listing}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let list_env = crate::helpers::with(env.clone(), &[]);
+    let (code, stdout, stderr) = crate::helpers::run_floh(&list_env, &["plugins", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("hello") && stdout.contains("1.0.0") && stdout.contains("loaded"), "{stdout}");
+    floh.signal("TERM");
+    assert_eq!(floh.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
