@@ -21,6 +21,10 @@ plugins:
 test:
     cargo test --workspace
 
+# Measure the plugin sandbox: per-job overhead with and without pooling, memory per instance.
+bench: plugins
+    cargo bench -p floh --bench plugin_runtime
+
 # Formatting and lints, as CI runs them.
 check:
     cargo fmt --all -- --check

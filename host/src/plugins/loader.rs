@@ -11,7 +11,9 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::Capability;
-use super::bindings::JobPluginPre;
+use wasmtime::Store;
+
+use super::bindings::{JobPlugin, JobPluginPre};
 use super::capabilities::HostState;
 use super::runtime::{OUTPUT_CAPTURE_BYTES, Runtime};
 use crate::audit::sha256_hex;
@@ -105,24 +107,44 @@ pub async fn load_bytes(
 }
 
 async fn describe(runtime: &Runtime, pre: &JobPluginPre<HostState>) -> Result<PluginInfo, LoadError> {
-    let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-    let mut store = runtime.store(None, DESCRIBE_MEMORY_MIB, &output);
-    let call = async {
+    let call = async { Sandbox::new(runtime, pre).await?.describe().await };
+    match tokio::time::timeout(DESCRIBE_TIMEOUT, call).await {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(e)) => Err(LoadError(format!("describe() failed: {e:#}"))),
+        Err(_) => Err(LoadError(format!("describe() did not return within {DESCRIBE_TIMEOUT:?}"))),
+    }
+}
+
+/// A live instance of a plugin outside any job: its own store, no host calls.
+pub struct Sandbox {
+    store: Store<HostState>,
+    instance: JobPlugin,
+}
+
+impl Sandbox {
+    async fn new(runtime: &Runtime, pre: &JobPluginPre<HostState>) -> wasmtime::Result<Self> {
+        let mut store = runtime.store(None, DESCRIBE_MEMORY_MIB, &MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES));
         let instance = pre.instantiate_async(&mut store).await?;
-        instance.call_describe(&mut store).await
-    };
-    let info = match tokio::time::timeout(DESCRIBE_TIMEOUT, call).await {
-        Ok(Ok(info)) => info,
-        Ok(Err(e)) => return Err(LoadError(format!("describe() failed: {e:#}"))),
-        Err(_) => return Err(LoadError(format!("describe() did not return within {DESCRIBE_TIMEOUT:?}"))),
-    };
-    Ok(PluginInfo {
-        name: info.name,
-        version: info.version,
-        description: info.description,
-        default_schedule: info.default_schedule,
-        capabilities: info.capabilities.into_iter().map(Capability::from).collect::<Vec<_>>(),
-    })
+        Ok(Self { store, instance })
+    }
+
+    pub async fn describe(&mut self) -> wasmtime::Result<PluginInfo> {
+        let info = self.instance.call_describe(&mut self.store).await?;
+        Ok(PluginInfo {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            default_schedule: info.default_schedule,
+            capabilities: info.capabilities.into_iter().map(Capability::from).collect(),
+        })
+    }
+}
+
+impl LoadedPlugin {
+    /// A fresh instance of this plugin, for `describe` (the benchmark measures with it).
+    pub async fn sandbox(&self, runtime: &Runtime) -> wasmtime::Result<Sandbox> {
+        Sandbox::new(runtime, &self.pre).await
+    }
 }
 
 fn validate(info: &PluginInfo) -> Result<(), LoadError> {
