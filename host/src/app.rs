@@ -16,10 +16,14 @@ use crate::database;
 use crate::http::{self, AppState};
 use crate::plugins::PluginHost;
 use crate::plugins::executor::Executor;
+use crate::queue::{self, worker::WorkerConfig};
 use crate::redis_conn::Redis;
 use crate::shutdown::{GraceExceeded, Lifecycle};
 
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The worker stops waiting for active jobs this long before the grace period ends, so it
+/// closes its connections before the process exits.
+const WORKER_DRAIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct App {
     settings: Settings,
@@ -90,6 +94,18 @@ impl App {
     pub async fn serve(self, router: Router, stop: impl Future<Output = ()>) -> Result<(), GraceExceeded> {
         let Self { settings, state, plugins, listener } = self;
         plugins.watch(&state.lifecycle);
+        let worker = WorkerConfig {
+            concurrency: settings.worker_concurrency,
+            drain_timeout: settings.shutdown_grace.saturating_sub(WORKER_DRAIN_MARGIN),
+            name: worker_name(),
+        };
+        queue::worker::spawn(
+            &state.lifecycle,
+            settings.queue(),
+            worker,
+            plugins.executor.clone(),
+            state.redis.clone(),
+        );
         tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
         http::spawn_server(&state.lifecycle, listener, router);
 
@@ -107,4 +123,15 @@ impl App {
         }
         drained
     }
+}
+
+/// `floh@<host>:<pid>`: how this worker appears in bull-board and `CLIENT LIST`.
+fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("floh@{host}:{}", std::process::id())
 }

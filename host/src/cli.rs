@@ -21,6 +21,11 @@ pub enum Command {
     CheckConfig,
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Enqueue jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Check plugin files, or list what a running host has loaded.
     Plugins {
         #[command(subcommand)]
@@ -49,4 +54,23 @@ pub struct ServeArgs {
     /// Do not apply database migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Add a job to the `workflow-scheduler` queue with the runbook's retry policy; prints
+    /// its id.
+    Add {
+        /// The job type, e.g. `stuck-run-recovery`.
+        name: String,
+        /// The job's data, JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Run no earlier than this many milliseconds from now.
+        #[arg(long)]
+        delay: Option<u64>,
+        /// A custom job id; adding a job whose id exists already leaves that job alone.
+        #[arg(long)]
+        job_id: Option<String>,
+    },
 }

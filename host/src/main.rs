@@ -3,9 +3,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use floh::app::App;
-use floh::cli::{Cli, Command, PluginsCommand, ServeArgs};
+use floh::cli::{Cli, Command, JobsCommand, PluginsCommand, ServeArgs};
+use floh::commands;
 use floh::config::Settings;
-use floh::{database, plugin_commands, telemetry};
+use floh::{database, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,13 +38,16 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(settings, !args.no_migrate).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Jobs { command: JobsCommand::Add { name, data, delay, job_id } } => {
+                commands::jobs::add(&settings, name, &data, delay, job_id).await.map(|()| ExitCode::SUCCESS)
+            }
             Command::Plugins { command: PluginsCommand::Check { file } } => {
-                plugin_commands::check(&settings, &file)
+                commands::plugins::check(&settings, &file)
                     .await
                     .map(|accepted| if accepted { ExitCode::SUCCESS } else { ExitCode::FAILURE })
             }
             Command::Plugins { command: PluginsCommand::List { url } } => {
-                plugin_commands::list(&settings, url).await.map(|()| ExitCode::SUCCESS)
+                commands::plugins::list(&settings, url).await.map(|()| ExitCode::SUCCESS)
             }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }

@@ -5,6 +5,8 @@ mod fixtures;
 mod health;
 mod helpers;
 mod migrations;
+mod node;
 mod plugins;
 mod pool;
+mod queue;
 mod shutdown;

@@ -375,14 +375,16 @@ async fn a_bad_replacement_keeps_the_previous_version_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_swap_lets_running_jobs_finish_on_their_version() {
-    // Real time: the in-flight job keeps busy for 1.5 s of it.
+    // Compile v2 into the shared cache first, so the swap itself takes milliseconds.
+    drop(Host::start(&[("hello-v2", "hello.wasm")], "", &[]).await);
+    // Real time: the in-flight job keeps busy for 3 s of it.
     let host = Arc::new(Host::start_with(&[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await);
     let lifecycle = Lifecycle::new();
     host.plugins.watch(&lifecycle);
 
     let in_flight = {
         let host = host.clone();
-        tokio::spawn(async move { host.output("hello", serde_json::json!({ "busy_ms": 1500 })).await })
+        tokio::spawn(async move { host.output("hello", serde_json::json!({ "busy_ms": 3000 })).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     fixtures::install(host.dir.path(), "hello.wasm", &fixtures::bytes("hello-v2"));

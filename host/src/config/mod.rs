@@ -81,6 +81,10 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub plugin_defaults: PluginDefaults,
+    /// BullMQ's key prefix of the queue.
+    pub queue_prefix: String,
+    /// The first retry's delay; each further retry doubles it.
+    pub retry_base_delay: Duration,
     /// `[plugins.<job-name>]` tables of `floh.toml`, by job name.
     pub plugin_policies: BTreeMap<String, PluginPolicy>,
     /// The merged raw values, kept for `floh check-config`.
@@ -93,6 +97,17 @@ pub struct PluginDefaults {
     pub timeout: Duration,
     pub memory_mib: u32,
     pub cache_dir: PathBuf,
+}
+
+impl Settings {
+    /// Where the job queue lives and how it retries.
+    pub fn queue(&self) -> crate::queue::QueueSettings {
+        crate::queue::QueueSettings {
+            redis_url: self.redis_url.expose().clone(),
+            prefix: self.queue_prefix.clone(),
+            retry_base_delay: self.retry_base_delay,
+        }
+    }
 }
 
 /// Checks a cron expression as the scheduler will read it.
@@ -370,6 +385,15 @@ impl Validator {
         let plugin_timeout = self.get(&PLUGIN_TIMEOUT_SECONDS, |s| parse::seconds(s, 86_400));
         let plugin_memory_mib = self.get(&PLUGIN_MEMORY_LIMIT_MIB, |s| parse::int_in(s, 1u32, 65_536));
         let plugin_cache_dir = self.get(&PLUGIN_CACHE_DIR, parse::non_empty).map(PathBuf::from);
+        let queue_prefix = self.get(&QUEUE_PREFIX, |s| {
+            let prefix = parse::non_empty(s)?;
+            if prefix.contains(':') {
+                Err("expected a key prefix without `:` (BullMQ adds the separators)".to_owned())
+            } else {
+                Ok(prefix)
+            }
+        });
+        let retry_base_delay = self.get(&QUEUE_RETRY_BASE_DELAY_MS, parse::millis);
         let (plugin_policies, policy_problems) = plugin_policy::validate(policies);
         self.problems.extend(policy_problems.into_iter().map(|message| Problem { message }));
 
@@ -421,6 +445,8 @@ impl Validator {
                     cache_dir: plugin_cache_dir?,
                 },
                 plugin_policies,
+                queue_prefix: queue_prefix?,
+                retry_base_delay: retry_base_delay?,
                 effective: std::mem::take(&mut self.raw),
             })
         })();

@@ -73,13 +73,15 @@ pub const PLUGINS_DIR: Var = public("PLUGINS_DIR", "./plugins-dist");
 pub const PLUGIN_CACHE_DIR: Var = public("PLUGIN_CACHE_DIR", "./data/plugin-cache");
 pub const PLUGIN_TIMEOUT_SECONDS: Var = public("PLUGIN_TIMEOUT_SECONDS", "300");
 pub const PLUGIN_MEMORY_LIMIT_MIB: Var = public("PLUGIN_MEMORY_LIMIT_MIB", "256");
+pub const QUEUE_PREFIX: Var = public("QUEUE_PREFIX", "bull");
+pub const QUEUE_RETRY_BASE_DELAY_MS: Var = public("QUEUE_RETRY_BASE_DELAY_MS", "5000");
 pub const WORKER_CONCURRENCY: Var = public("WORKER_CONCURRENCY", "4");
 pub const SHUTDOWN_GRACE_SECONDS: Var = public("SHUTDOWN_GRACE_SECONDS", "25");
 pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 28] = [
+pub const ALL: [&Var; 30] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -103,6 +105,8 @@ pub const ALL: [&Var; 28] = [
     &PLUGIN_CACHE_DIR,
     &PLUGIN_TIMEOUT_SECONDS,
     &PLUGIN_MEMORY_LIMIT_MIB,
+    &QUEUE_PREFIX,
+    &QUEUE_RETRY_BASE_DELAY_MS,
     &WORKER_CONCURRENCY,
     &SHUTDOWN_GRACE_SECONDS,
     &LOG_LEVEL,

@@ -11,6 +11,7 @@ use super::{Services, watcher};
 use crate::audit::Signer;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::queue::Producer;
 use crate::runtime_settings::RuntimeSettings;
 use crate::shutdown::Lifecycle;
 
@@ -41,6 +42,7 @@ impl PluginHost {
             db,
             clock,
             signer: Signer::new(settings.audit.signing_key.expose()),
+            queue: Arc::new(Producer::new(settings.queue())),
         });
         let executor = Arc::new(Executor::new(
             runtime,

@@ -22,6 +22,7 @@ use super::bindings::floh::plugin::types::{self, HostError};
 use crate::audit::Signer;
 use crate::clock::Clock;
 use crate::config::PluginPolicy;
+use crate::queue::Producer;
 use crate::runtime_settings::RuntimeSettings;
 
 /// What the host lends to plugins: shared by every job run.
@@ -30,6 +31,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub settings: RuntimeSettings,
     pub signer: Signer,
+    pub queue: Arc<Producer>,
 }
 
 /// The state of one job run's store.

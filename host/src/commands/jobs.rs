@@ -1,0 +1,26 @@
+//! `floh jobs add`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::queue::{NewJob, Producer};
+
+/// Enqueues one job with the runbook's options and prints its id.
+pub async fn add(
+    settings: &Settings,
+    name: String,
+    data: &str,
+    delay_ms: Option<u64>,
+    job_id: Option<String>,
+) -> anyhow::Result<()> {
+    let data: serde_json::Value =
+        serde_json::from_str(data).with_context(|| format!("--data is not JSON: {data}"))?;
+    let producer = Producer::new(settings.queue());
+    let job = NewJob { name: name.clone(), data, delay: delay_ms.map(Duration::from_millis), job_id };
+    let id = producer.enqueue(job).await.context("cannot add the job")?;
+    println!("{id}");
+    tracing::info!(job_id = %id, job_type = %name, "job added");
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! The job queue: one BullMQ queue, `workflow-scheduler`, in BullMQ's own Redis layout, so the
+//! Node services and dashboards of an existing deployment keep working against it.
+//!
+//! Built on `bullmq-official` (BullMQ's Rust port, which runs BullMQ's own Lua scripts). The
+//! rest of the host sees only this module: [`Producer`] to enqueue, [`worker::spawn`] to run
+//! jobs through the plugin executor.
+
+mod producer;
+pub mod worker;
+
+use std::time::Duration;
+
+pub use producer::{NewJob, Producer};
+
+/// The runbook's one queue.
+pub const QUEUE_NAME: &str = "workflow-scheduler";
+/// Attempts in all: the first run and the runbook's 3 retries.
+pub const ATTEMPTS: u32 = 4;
+/// Failed jobs kept for inspection (newest first).
+pub const KEEP_FAILED: usize = 5000;
+/// Completed jobs kept (newest first); older ones are trimmed as jobs complete.
+pub const KEEP_COMPLETED: usize = 1000;
+
+/// Where the queue lives and how it retries.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub redis_url: String,
+    /// BullMQ's key prefix (`bull` unless the deployment chose another).
+    pub prefix: String,
+    /// First retry delay; each further retry doubles it (5 s, 10 s, 20 s by default).
+    pub retry_base_delay: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("job queue: {0}")]
+    Bullmq(#[from] bullmq::Error),
+    #[error("job data must be a JSON object or value: {0}")]
+    Data(#[from] serde_json::Error),
+}

@@ -1,0 +1,47 @@
+//! Runs the Node interop scripts of `tests/node` with the real `bullmq` client.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node")
+}
+
+/// Installs the pinned packages once, if `.ci/run` has not already.
+fn installed() -> &'static Path {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| {
+        let dir = dir();
+        if !dir.join("node_modules/bullmq").is_dir() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm on PATH");
+            assert!(status.success(), "npm ci failed in {}", dir.display());
+        }
+        dir
+    })
+}
+
+/// Runs `node <script> <args…>` with QUEUE_PREFIX (and REDIS_URL) set; returns the JSON line
+/// it prints.
+pub fn run(script: &str, args: &[&str], prefix: &str) -> serde_json::Value {
+    let output = Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("QUEUE_PREFIX", prefix)
+        .env("REDIS_URL", "redis://127.0.0.1:6379")
+        .current_dir(installed())
+        .output()
+        .expect("node on PATH");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node {script} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("node {script} printed no JSON ({e}): {stdout}"))
+}
