@@ -212,3 +212,95 @@ async fn a_retryable_failure_is_attempted_four_times_with_doubling_gaps() {
     }
     host.stop().await;
 }
+
+/// The environment of a `floh serve` process on `queue`, running the hello plugin.
+fn serve_env(queue: &TestQueue, db: &TestDb, plugins: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut overrides = vec![
+        ("QUEUE_PREFIX", queue.prefix.as_str()),
+        ("PLUGINS_DIR", plugins.to_str().unwrap()),
+        ("QUEUE_LOCK_DURATION_MS", "2000"),
+        ("QUEUE_STALLED_INTERVAL_MS", "1000"),
+    ];
+    overrides.extend_from_slice(extra);
+    let cache = fixtures::cache_dir();
+    let mut env = with(test_env(&db.url(), "redis://127.0.0.1:6379"), &overrides);
+    env.push(("PLUGIN_CACHE_DIR".to_owned(), cache.display().to_string()));
+    env
+}
+
+fn plugins_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::install(dir.path(), "hello.wasm", &fixtures::bytes("hello"));
+    dir
+}
+
+fn add_busy_job(queue: &TestQueue, id: &str, busy_ms: u32) {
+    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    let data = format!(r#"{{"name":"{id}","busy_ms":{busy_ms}}}"#);
+    let (code, _, stderr) = run_floh(&env, &["jobs", "add", "hello", "--data", &data, "--job-id", id]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_was_killed_is_run_again_by_another() {
+    let queue = TestQueue::new();
+    let db = TestDb::create().await;
+    let plugins = plugins_dir();
+    let env = serve_env(&queue, &db, plugins.path(), &[]);
+    let mut first = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+    first.wait_listening();
+    add_busy_job(&queue, "orphaned", 4000);
+    wait_for(&queue, "orphaned", Duration::from_secs(20), |job| job["state"] == "active").await;
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(5));
+
+    let second_env = with(env, &[("PORT", &crate::helpers::free_port().to_string())]);
+    let mut second = crate::helpers::FlohProcess::spawn(&second_env, &["serve"]);
+    second.wait_listening();
+    let seen = wait_for(&queue, "orphaned", Duration::from_secs(30), |job| job["state"] == "completed").await;
+    assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, orphaned");
+    second.signal("TERM");
+    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_job_finish_then_exits_zero() {
+    let queue = TestQueue::new();
+    let db = TestDb::create().await;
+    let plugins = plugins_dir();
+    let env = serve_env(&queue, &db, plugins.path(), &[("SHUTDOWN_GRACE_SECONDS", "15")]);
+    let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+    floh.wait_listening();
+    add_busy_job(&queue, "short", 3000);
+    wait_for(&queue, "short", Duration::from_secs(20), |job| job["state"] == "active").await;
+    floh.signal("TERM");
+    assert_eq!(floh.wait_exit(Duration::from_secs(15)).code(), Some(0), "{}", floh.stderr());
+    let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["short"], &queue.prefix));
+    assert_eq!(seen["job"]["state"], "completed", "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
+    let queue = TestQueue::new();
+    let db = TestDb::create().await;
+    let plugins = plugins_dir();
+    let env = serve_env(&queue, &db, plugins.path(), &[("SHUTDOWN_GRACE_SECONDS", "2")]);
+    let mut first = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+    first.wait_listening();
+    add_busy_job(&queue, "long", 6000);
+    wait_for(&queue, "long", Duration::from_secs(20), |job| job["state"] == "active").await;
+    let signalled = Instant::now();
+    first.signal("TERM");
+    first.wait_exit(Duration::from_secs(5));
+    assert!(signalled.elapsed() < Duration::from_secs(4), "exited at the deadline, not after the job");
+    let left = tokio::task::block_in_place(|| node::run("inspect.mjs", &["long"], &queue.prefix));
+    assert_eq!(left["job"]["state"], "active", "not marked failed by the shutdown: {left}");
+
+    let second_env = with(env, &[("PORT", &crate::helpers::free_port().to_string())]);
+    let mut second = crate::helpers::FlohProcess::spawn(&second_env, &["serve"]);
+    second.wait_listening();
+    let seen = wait_for(&queue, "long", Duration::from_secs(40), |job| job["state"] == "completed").await;
+    assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, long");
+    second.signal("TERM");
+    second.wait_exit(Duration::from_secs(15));
+}

@@ -85,6 +85,10 @@ pub struct Settings {
     pub queue_prefix: String,
     /// The first retry's delay; each further retry doubles it.
     pub retry_base_delay: Duration,
+    /// How long a job's lock lasts without renewal.
+    pub lock_duration: Duration,
+    /// How often workers look for jobs whose lock expired.
+    pub stalled_interval: Duration,
     /// `[plugins.<job-name>]` tables of `floh.toml`, by job name.
     pub plugin_policies: BTreeMap<String, PluginPolicy>,
     /// The merged raw values, kept for `floh check-config`.
@@ -106,6 +110,8 @@ impl Settings {
             redis_url: self.redis_url.expose().clone(),
             prefix: self.queue_prefix.clone(),
             retry_base_delay: self.retry_base_delay,
+            lock_duration: self.lock_duration,
+            stalled_interval: self.stalled_interval,
         }
     }
 }
@@ -394,6 +400,8 @@ impl Validator {
             }
         });
         let retry_base_delay = self.get(&QUEUE_RETRY_BASE_DELAY_MS, parse::millis);
+        let lock_duration = self.get(&QUEUE_LOCK_DURATION_MS, parse::millis);
+        let stalled_interval = self.get(&QUEUE_STALLED_INTERVAL_MS, parse::millis);
         let (plugin_policies, policy_problems) = plugin_policy::validate(policies);
         self.problems.extend(policy_problems.into_iter().map(|message| Problem { message }));
 
@@ -447,6 +455,8 @@ impl Validator {
                 plugin_policies,
                 queue_prefix: queue_prefix?,
                 retry_base_delay: retry_base_delay?,
+                lock_duration: lock_duration?,
+                stalled_interval: stalled_interval?,
                 effective: std::mem::take(&mut self.raw),
             })
         })();

@@ -75,13 +75,15 @@ pub const PLUGIN_TIMEOUT_SECONDS: Var = public("PLUGIN_TIMEOUT_SECONDS", "300");
 pub const PLUGIN_MEMORY_LIMIT_MIB: Var = public("PLUGIN_MEMORY_LIMIT_MIB", "256");
 pub const QUEUE_PREFIX: Var = public("QUEUE_PREFIX", "bull");
 pub const QUEUE_RETRY_BASE_DELAY_MS: Var = public("QUEUE_RETRY_BASE_DELAY_MS", "5000");
+pub const QUEUE_LOCK_DURATION_MS: Var = public("QUEUE_LOCK_DURATION_MS", "30000");
+pub const QUEUE_STALLED_INTERVAL_MS: Var = public("QUEUE_STALLED_INTERVAL_MS", "30000");
 pub const WORKER_CONCURRENCY: Var = public("WORKER_CONCURRENCY", "4");
 pub const SHUTDOWN_GRACE_SECONDS: Var = public("SHUTDOWN_GRACE_SECONDS", "25");
 pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 30] = [
+pub const ALL: [&Var; 32] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -107,6 +109,8 @@ pub const ALL: [&Var; 30] = [
     &PLUGIN_MEMORY_LIMIT_MIB,
     &QUEUE_PREFIX,
     &QUEUE_RETRY_BASE_DELAY_MS,
+    &QUEUE_LOCK_DURATION_MS,
+    &QUEUE_STALLED_INTERVAL_MS,
     &WORKER_CONCURRENCY,
     &SHUTDOWN_GRACE_SECONDS,
     &LOG_LEVEL,

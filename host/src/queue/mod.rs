@@ -29,6 +29,11 @@ pub struct QueueSettings {
     pub prefix: String,
     /// First retry delay; each further retry doubles it (5 s, 10 s, 20 s by default).
     pub retry_base_delay: Duration,
+    /// How long a job's lock lasts without renewal (renewed at half of it). A worker that
+    /// dies leaves its jobs to another worker's stalled check once this has passed.
+    pub lock_duration: Duration,
+    /// How often each worker checks for stalled jobs.
+    pub stalled_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,6 @@ use crate::plugins::executor::{Executor, FailureKind, JobRequest};
 use crate::redis_conn::Redis;
 use crate::shutdown::Lifecycle;
 
-/// How long a lock lasts without renewal; renewed at half of it. A worker that dies leaves
-/// its jobs to the stalled check of another worker after this long.
-const LOCK_DURATION_MS: u64 = 30_000;
 /// Pause between attempts to reach Redis when the worker cannot start.
 const CONNECT_RETRY: Duration = Duration::from_secs(2);
 
@@ -50,7 +47,8 @@ pub fn spawn(
             prefix: settings.prefix.clone(),
             name: Some(config.name.clone()),
             concurrency: config.concurrency,
-            lock_duration: LOCK_DURATION_MS,
+            lock_duration: settings.lock_duration.as_millis() as u64,
+            stalled_interval: settings.stalled_interval.as_millis() as u64,
             ..WorkerOptions::default()
         };
         let worker = loop {
