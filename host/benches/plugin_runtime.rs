@@ -68,7 +68,13 @@ async fn whole_jobs() -> anyhow::Result<()> {
         println!("whole hello jobs: skipped, no database ({e})");
         return Ok(());
     }
-    let plugins = floh::plugins::PluginHost::start(&settings, pool, Arc::new(SystemClock)).await?;
+    let plugins = floh::plugins::PluginHost::start(
+        &settings,
+        pool,
+        Arc::new(SystemClock),
+        Arc::new(floh::queue::Producer::new(settings.queue())),
+    )
+    .await?;
     let mut samples = Vec::with_capacity(RUNS / 5);
     for n in 0..RUNS / 5 {
         let job = JobRequest {

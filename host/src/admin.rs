@@ -15,6 +15,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/plugins", get(list_plugins))
         .route("/plugins/reload", post(reload_plugins))
+        .route("/schedules", get(list_schedules))
+        .route("/schedules/sync", post(sync_schedules))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -52,4 +54,25 @@ async fn list_plugins(State(state): State<AppState>) -> Json<PluginListing> {
 async fn reload_plugins(State(state): State<AppState>) -> Json<PluginListing> {
     state.plugins.sync().await;
     listing(&state)
+}
+
+/// What floh plans to schedule, and what the queue holds (with each scheduler's next run).
+async fn list_schedules(State(state): State<AppState>) -> Response {
+    let (planned, problems) = state.scheduler.planned().await;
+    match state.scheduler.stored().await {
+        Ok(stored) => Json(serde_json::json!({ "planned": planned, "stored": stored, "problems": problems }))
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn sync_schedules(State(state): State<AppState>) -> Response {
+    match state.scheduler.sync().await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": error.to_string() }))).into_response()
 }

@@ -16,8 +16,9 @@ use crate::database;
 use crate::http::{self, AppState};
 use crate::plugins::PluginHost;
 use crate::plugins::executor::Executor;
-use crate::queue::{self, worker::WorkerConfig};
+use crate::queue::{self, Producer, worker::WorkerConfig};
 use crate::redis_conn::Redis;
+use crate::scheduler::Scheduler;
 use crate::shutdown::{GraceExceeded, Lifecycle};
 
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -57,7 +58,10 @@ impl App {
         let min = settings.database.pool_min;
         tokio::spawn(async move { database::warm_up(&warm, min).await });
         let redis = Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
-        let plugins = PluginHost::start(&settings, db.clone(), Arc::new(SystemClock)).await?;
+        let producer = Arc::new(Producer::new(settings.queue()));
+        let plugins =
+            PluginHost::start(&settings, db.clone(), Arc::new(SystemClock), producer.clone()).await?;
+        let scheduler = Arc::new(Scheduler::new(&settings, producer, plugins.registry.clone(), db.clone()));
         let state = AppState {
             db,
             redis,
@@ -65,6 +69,7 @@ impl App {
             started: Instant::now(),
             health_check_timeout: settings.health_check_timeout,
             plugins: plugins.registry.clone(),
+            scheduler,
             admin_token: settings.admin_token.clone(),
         };
         Ok(Self { settings, state, plugins, listener })
@@ -106,6 +111,7 @@ impl App {
             plugins.executor.clone(),
             state.redis.clone(),
         );
+        state.scheduler.spawn(&state.lifecycle);
         tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
         http::spawn_server(&state.lifecycle, listener, router);
 

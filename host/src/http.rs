@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Secret;
 use crate::plugins::registry::Registry;
 use crate::redis_conn::Redis;
+use crate::scheduler::Scheduler;
 use crate::shutdown::Lifecycle;
 use crate::{admin, health};
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub started: Instant,
     pub health_check_timeout: Duration,
     pub plugins: Arc<Registry>,
+    pub scheduler: Arc<Scheduler>,
     pub admin_token: Secret<String>,
 }
 

@@ -27,5 +27,6 @@ pub mod plugins;
 pub mod queue;
 pub mod redis_conn;
 pub mod runtime_settings;
+pub mod scheduler;
 pub mod shutdown;
 pub mod telemetry;

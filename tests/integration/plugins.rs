@@ -9,6 +9,7 @@ use floh::clock::{Clock, ManualClock, SystemClock};
 use floh::config::Settings;
 use floh::plugins::PluginHost;
 use floh::plugins::executor::{FailureKind, JobFailure, JobOutput, JobRequest};
+use floh::queue::Producer;
 use floh::shutdown::Lifecycle;
 use serde_json::Value;
 
@@ -58,7 +59,9 @@ impl Host {
         ];
         pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let plugins = PluginHost::start(&settings, pool, clock).await.unwrap();
+        let plugins = PluginHost::start(&settings, pool, clock, Arc::new(Producer::new(settings.queue())))
+            .await
+            .unwrap();
         Self { plugins, db, dir, _config: config }
     }
 

@@ -68,7 +68,8 @@ impl Drop for TestQueue {
 
 /// A serving host over a fresh database, with the given plugins and floh.toml.
 struct Host {
-    _db: TestDb,
+    db: TestDb,
+    base: String,
     _plugins: tempfile::TempDir,
     _config: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -94,12 +95,25 @@ impl Host {
         let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let host =
             InProcess::start(with(test_env(&db.url(), "redis://127.0.0.1:6379"), &overrides), true).await;
+        let base = host.url("");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = host.app.router();
         let served = tokio::spawn(host.app.serve(router, async move {
             let _ = stopped.await;
         }));
-        Self { _db: db, _plugins: dir, _config: config, stop: Some(stop), served }
+        Self { db, base, _plugins: dir, _config: config, stop: Some(stop), served }
+    }
+
+    /// `POST /api/admin/schedules/sync`, as an operator would.
+    async fn sync_schedules(&self) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/admin/schedules/sync", self.base))
+            .bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.unwrap()
     }
 
     async fn stop(mut self) {
@@ -214,7 +228,12 @@ async fn a_retryable_failure_is_attempted_four_times_with_doubling_gaps() {
 }
 
 /// The environment of a `floh serve` process on `queue`, running the hello plugin.
-fn serve_env(queue: &TestQueue, db: &TestDb, plugins: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn serve_env(
+    queue: &TestQueue,
+    db: &TestDb,
+    plugins: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut overrides = vec![
         ("QUEUE_PREFIX", queue.prefix.as_str()),
         ("PLUGINS_DIR", plugins.to_str().unwrap()),
@@ -303,4 +322,190 @@ async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
     assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, long");
     second.signal("TERM");
     second.wait_exit(Duration::from_secs(15));
+}
+
+fn schedulers(queue: &TestQueue) -> Vec<Value> {
+    let listed = tokio::task::block_in_place(|| node::run("schedulers.mjs", &[], &queue.prefix));
+    listed.as_array().unwrap().clone()
+}
+
+fn scheduler<'a>(listed: &'a [Value], key: &str) -> Option<&'a Value> {
+    listed.iter().find(|s| s["key"] == key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_default_schedules_become_job_schedulers_unless_configured_otherwise() {
+    let queue = TestQueue::new();
+    let host = Host::start(
+        &queue,
+        &["stuck-run-recovery", "hello"],
+        "[plugins.hello]\nschedule = \"0 3 * * *\"\n",
+        &[],
+    )
+    .await;
+    host.sync_schedules().await;
+    let listed = schedulers(&queue);
+    let stuck = scheduler(&listed, "stuck-run-recovery").expect("scheduled from describe()");
+    assert_eq!((&stuck["name"], &stuck["pattern"]), (&json!("stuck-run-recovery"), &json!("*/15 * * * *")));
+    assert!(stuck["next"].as_u64().is_some(), "{stuck}");
+    assert_eq!(scheduler(&listed, "hello").expect("scheduled from floh.toml")["pattern"], "0 3 * * *");
+    host.stop().await;
+
+    let again = Host::start(
+        &queue,
+        &["stuck-run-recovery", "hello"],
+        "[plugins.stuck-run-recovery]\nschedule = \"off\"\n",
+        &[],
+    )
+    .await;
+    let report = again.sync_schedules().await;
+    assert_eq!(report["removed"], json!(["hello", "stuck-run-recovery"]), "{report}");
+    assert!(schedulers(&queue).is_empty());
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_report_rows_create_change_and_remove_their_schedulers() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &[], "", &[]).await;
+    let mut conn = host.db.connect().await;
+    let now = chrono::Utc::now();
+    sqlx::query(
+        "INSERT INTO scheduled_reports (id, name, report_type, cron, timezone, recipients, created_at, updated_at)
+         VALUES ('r1', 'Weekly access review', 'access', '0 8 * * 1', 'Europe/Berlin', '[\"a@example.com\"]', $1, $1),
+                ('r2', 'Broken', 'access', '0 8 * * 1', 'Mars/Olympus', '[]', $1, $1)",
+    )
+    .bind(now)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let report = host.sync_schedules().await;
+    assert_eq!(report["created"], json!(["deliver-scheduled-report:r1"]), "{report}");
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("scheduled_reports row r2: timezone \"Mars/Olympus\""),
+        "{report}"
+    );
+    let listed = schedulers(&queue);
+    let r1 = scheduler(&listed, "deliver-scheduled-report:r1").unwrap();
+    assert_eq!(
+        (&r1["name"], &r1["pattern"], &r1["tz"]),
+        (&json!("deliver-scheduled-report"), &json!("0 8 * * 1"), &json!("Europe/Berlin"))
+    );
+    assert_eq!(r1["data"], json!({ "reportId": "r1" }));
+
+    sqlx::query("UPDATE scheduled_reports SET cron = '30 7 * * *' WHERE id = 'r1'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(host.sync_schedules().await["updated"], json!(["deliver-scheduled-report:r1"]));
+    assert_eq!(
+        scheduler(&schedulers(&queue), "deliver-scheduled-report:r1").unwrap()["pattern"],
+        "30 7 * * *"
+    );
+    let unchanged = host.sync_schedules().await;
+    assert_eq!(
+        (&unchanged["created"], &unchanged["updated"]),
+        (&json!([]), &json!([])),
+        "a sync without changes touches nothing"
+    );
+
+    sqlx::query("UPDATE scheduled_reports SET enabled = FALSE WHERE id = 'r1'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(host.sync_schedules().await["removed"], json!(["deliver-scheduled-report:r1"]));
+    assert!(scheduler(&schedulers(&queue), "deliver-scheduled-report:r1").is_none());
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_run_every_occurrence_exactly_once() {
+    let queue = TestQueue::new();
+    let db = TestDb::create().await;
+    let plugins = plugins_dir();
+    let config = tempfile::tempdir().unwrap();
+    let toml = config.path().join("floh.toml");
+    std::fs::write(&toml, "[plugins.hello]\nschedule = \"*/2 * * * * *\"\n").unwrap();
+    let env = with(serve_env(&queue, &db, plugins.path(), &[]), &[("FLOH_CONFIG", toml.to_str().unwrap())]);
+    let mut replicas: Vec<_> = (0..3)
+        .map(|_| {
+            let env = with(env.clone(), &[("PORT", &crate::helpers::free_port().to_string())]);
+            let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+            floh.wait_listening();
+            floh
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    for floh in &replicas {
+        floh.signal("TERM");
+    }
+    for floh in &mut replicas {
+        assert_eq!(floh.wait_exit(Duration::from_secs(20)).code(), Some(0));
+    }
+
+    let completed: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{}:workflow-scheduler:completed", queue.prefix))
+        .arg(0)
+        .arg(-1)
+        .query(&mut TestQueue::redis())
+        .unwrap();
+    let mut occurrences: Vec<u64> = completed
+        .iter()
+        .map(|id| {
+            id.strip_prefix("repeat:hello:").unwrap_or_else(|| panic!("unexpected job {id}")).parse().unwrap()
+        })
+        .collect();
+    occurrences.sort();
+    assert!(occurrences.len() >= 28, "only {} occurrences in 62 s: {occurrences:?}", occurrences.len());
+    let gaps: Vec<u64> = occurrences.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|gap| *gap == 2000), "an occurrence is missing: gaps {gaps:?}");
+
+    // Each run logs once into system_log with its job id: no occurrence ran twice.
+    let runs: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT fields::json->>'job', count(*) FROM system_log WHERE source = 'plugin:hello' GROUP BY 1",
+    )
+    .fetch_all(&mut db.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(runs.len(), occurrences.len(), "{runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "an occurrence ran twice: {runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_resumes_by_itself_after_redis_restarts() {
+    let queue = TestQueue::new();
+    let mut redis = crate::helpers::RedisServer::start();
+    let url = redis.url();
+    let host = Host::start(&queue, &["hello"], "", &[("REDIS_URL", &url)]).await;
+    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix), ("REDIS_URL", &url)]);
+    let completed = |id: &str| -> bool {
+        let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+        redis::cmd("ZSCORE")
+            .arg(format!("{}:workflow-scheduler:completed", queue.prefix))
+            .arg(id)
+            .query::<Option<f64>>(&mut conn)
+            .unwrap()
+            .is_some()
+    };
+    let wait_completed = |id: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !completed(id) {
+            assert!(Instant::now() < deadline, "job {id} did not complete");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+
+    assert_eq!(run_floh(&env, &["jobs", "add", "hello", "--job-id", "before"]).0, 0);
+    wait_completed("before").await;
+
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.restart();
+    assert_eq!(run_floh(&env, &["jobs", "add", "hello", "--job-id", "after"]).0, 0);
+    wait_completed("after").await;
+    host.stop().await;
 }

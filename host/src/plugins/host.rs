@@ -24,8 +24,14 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// Loads every plugin in PLUGINS_DIR (creating the folder if it is missing).
-    pub async fn start(settings: &Settings, db: PgPool, clock: Arc<dyn Clock>) -> Result<Self, RuntimeError> {
+    /// Loads every plugin in PLUGINS_DIR (creating the folder if it is missing). Plugins
+    /// enqueue through `queue`.
+    pub async fn start(
+        settings: &Settings,
+        db: PgPool,
+        clock: Arc<dyn Clock>,
+        queue: Arc<Producer>,
+    ) -> Result<Self, RuntimeError> {
         if let Err(e) = std::fs::create_dir_all(&settings.plugins_dir) {
             tracing::warn!(dir = %settings.plugins_dir.display(), error = %e, "cannot create PLUGINS_DIR");
         }
@@ -42,7 +48,7 @@ impl PluginHost {
             db,
             clock,
             signer: Signer::new(settings.audit.signing_key.expose()),
-            queue: Arc::new(Producer::new(settings.queue())),
+            queue,
         });
         let executor = Arc::new(Executor::new(
             runtime,

@@ -10,7 +10,7 @@ pub mod worker;
 
 use std::time::Duration;
 
-pub use producer::{NewJob, Producer};
+pub use producer::{NewJob, Producer, Schedule, StoredSchedule};
 
 /// The runbook's one queue.
 pub const QUEUE_NAME: &str = "workflow-scheduler";
@@ -40,6 +40,6 @@ pub struct QueueSettings {
 pub enum QueueError {
     #[error("job queue: {0}")]
     Bullmq(#[from] bullmq::Error),
-    #[error("job data must be a JSON object or value: {0}")]
-    Data(#[from] serde_json::Error),
+    #[error("job queue: Redis did not answer within {0:?}")]
+    Unreachable(Duration),
 }

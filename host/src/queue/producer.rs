@@ -9,6 +9,10 @@ use tokio::sync::OnceCell;
 
 use super::{ATTEMPTS, KEEP_COMPLETED, KEEP_FAILED, QUEUE_NAME, QueueError, QueueSettings};
 
+/// How long connecting to Redis may take before an operation gives up (and the next tries
+/// again).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A job to add.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -41,10 +45,12 @@ impl Producer {
                     default_job_options: default_job_options(&self.settings),
                     ..QueueOptions::default()
                 };
-                Queue::with_options(QUEUE_NAME, options).await
+                match tokio::time::timeout(CONNECT_TIMEOUT, Queue::with_options(QUEUE_NAME, options)).await {
+                    Ok(connected) => connected.map_err(QueueError::from),
+                    Err(_) => Err(QueueError::Unreachable(CONNECT_TIMEOUT)),
+                }
             })
             .await
-            .map_err(QueueError::from)
     }
 
     /// Adds `job` and returns its id (the existing job's id for a duplicate custom id).
@@ -55,6 +61,72 @@ impl Producer {
         options.job_id = job.job_id;
         let added = queue.add(&job.name, job.data).options(options).await?;
         Ok(added.id().to_owned())
+    }
+}
+
+/// A BullMQ job scheduler: every occurrence of `pattern` (in `tz`) adds a job `job_name`
+/// with `data`, with the deterministic id `repeat:<id>:<occurrence ms>`, so replicas sharing
+/// Redis never add an occurrence twice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Schedule {
+    pub id: String,
+    pub job_name: String,
+    pub pattern: String,
+    pub tz: String,
+    pub data: serde_json::Value,
+}
+
+/// A scheduler as stored, with its next occurrence.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredSchedule {
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// Next occurrence, ms since the epoch.
+    pub next: Option<u64>,
+}
+
+impl Producer {
+    /// Every job scheduler on the queue (floh's and any other producer's).
+    pub async fn schedules(&self) -> Result<Vec<StoredSchedule>, QueueError> {
+        let stored = self.queue().await?.get_job_schedulers(0, -1, true).await?;
+        Ok(stored
+            .into_iter()
+            .map(|s| StoredSchedule {
+                schedule: Schedule {
+                    id: s.key,
+                    job_name: s.name,
+                    pattern: s.pattern.unwrap_or_default(),
+                    tz: s.tz.unwrap_or_else(|| "UTC".to_owned()),
+                    data: s.data.unwrap_or(serde_json::Value::Object(Default::default())),
+                },
+                next: s.next,
+            })
+            .collect())
+    }
+
+    /// Creates the scheduler, or changes it to `schedule`.
+    pub async fn upsert_schedule(&self, schedule: &Schedule) -> Result<(), QueueError> {
+        let repeat = bullmq::job_scheduler::RepeatOptions {
+            pattern: Some(schedule.pattern.clone()),
+            tz: Some(schedule.tz.clone()),
+            ..Default::default()
+        };
+        self.queue()
+            .await?
+            .upsert_job_scheduler(
+                &schedule.id,
+                repeat,
+                Some(&schedule.job_name),
+                Some(schedule.data.clone()),
+                Some(default_job_options(&self.settings)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_schedule(&self, id: &str) -> Result<(), QueueError> {
+        self.queue().await?.remove_job_scheduler(id).await?;
+        Ok(())
     }
 }
 
