@@ -202,29 +202,42 @@ async fn a_permanent_failure_fails_at_once_with_its_reason_and_trace() {
     host.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retryable_failure_is_attempted_four_times_with_doubling_gaps() {
+/// Runs a `retryable` job to failure with retry base delay `base_ms`; checks 4 attempts with
+/// gaps of base, 2×base and 4×base (±500 ms).
+async fn retries_with_base_delay(base_ms: u64) {
     let queue = TestQueue::new();
-    // The runbook's 5 s base would make this test take 35 s; the doubling is what it checks.
-    let env = [("QUEUE_RETRY_BASE_DELAY_MS", "400")];
+    let base = base_ms.to_string();
+    let env = [("QUEUE_RETRY_BASE_DELAY_MS", base.as_str())];
     let host = Host::start(&queue, &["hostile"], "", &env).await;
     let env = crate::helpers::env_pairs(&[env[0], ("QUEUE_PREFIX", &queue.prefix)]);
     let (code, _, stderr) =
         run_floh(&env, &["jobs", "add", "hostile", "--data", r#"{"do":"retry"}"#, "--job-id", "flaky"]);
     assert_eq!(code, 0, "{stderr}");
-    let seen = wait_for(&queue, "flaky", Duration::from_secs(20), |job| job["state"] == "failed").await;
+    let limit = Duration::from_millis(7 * base_ms + 15_000);
+    let seen = wait_for(&queue, "flaky", limit, |job| job["state"] == "failed").await;
     let job = &seen["job"];
     assert_eq!(job["attemptsMade"], 4);
     assert_eq!(job["failedReason"], "try again later");
     assert_eq!(job["stacktrace"].as_array().unwrap().len(), 4, "one trace per attempt: {job}");
 
-    let starts = queue.attempt_starts(job["id"].as_str().unwrap());
+    let starts = queue.attempt_starts("flaky");
     assert_eq!(starts.len(), 4, "{starts:?}");
     let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
-    for (gap, expected) in gaps.iter().zip([400, 800, 1600]) {
-        assert!((gap - expected).abs() <= 500, "gaps {gaps:?}, expected 400, 800, 1600 ms ±500");
+    let expected = [base_ms as i64, 2 * base_ms as i64, 4 * base_ms as i64];
+    for (gap, expected) in gaps.iter().zip(expected) {
+        assert!((gap - expected).abs() <= 500, "gaps {gaps:?}, expected {expected:?} ms ±500");
     }
     host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_is_attempted_four_times_with_doubling_gaps() {
+    retries_with_base_delay(400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_retry_policy_waits_5_10_and_20_seconds() {
+    retries_with_base_delay(5000).await;
 }
 
 /// The environment of a `floh serve` process on `queue`, running the hello plugin.
@@ -507,5 +520,103 @@ async fn the_worker_resumes_by_itself_after_redis_restarts() {
     redis.restart();
     assert_eq!(run_floh(&env, &["jobs", "add", "hello", "--job-id", "after"]).0, 0);
     wait_completed("after").await;
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failed_set_keeps_the_newest_5000() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &[], "", &[("WORKER_CONCURRENCY", "16")]).await;
+    let producer = floh::queue::Producer::new(floh::queue::QueueSettings {
+        redis_url: "redis://127.0.0.1:6379".into(),
+        prefix: queue.prefix.clone(),
+        retry_base_delay: Duration::from_secs(5),
+        lock_duration: Duration::from_secs(30),
+        stalled_interval: Duration::from_secs(30),
+    });
+    let total = floh::queue::KEEP_FAILED + 10;
+    for n in 0..total {
+        let job = floh::queue::NewJob {
+            name: "no-such-job".into(),
+            data: json!({}),
+            delay: None,
+            job_id: Some(format!("doomed-{n}")),
+        };
+        producer.enqueue(job).await.unwrap();
+    }
+    let failed_key = format!("{}:workflow-scheduler:failed", queue.prefix);
+    let count = |key: &str| -> (u64, u64) {
+        let mut conn = TestQueue::redis();
+        let failed: u64 = redis::cmd("ZCARD").arg(key).query(&mut conn).unwrap();
+        let waiting: u64 = redis::cmd("LLEN").arg(key.replace(":failed", ":wait")).query(&mut conn).unwrap();
+        (failed, waiting)
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, waiting) = count(&failed_key);
+        let active: u64 = redis::cmd("LLEN")
+            .arg(failed_key.replace(":failed", ":active"))
+            .query(&mut TestQueue::redis())
+            .unwrap();
+        if waiting == 0 && active == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{waiting} jobs still waiting");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(count(&failed_key).0, floh::queue::KEEP_FAILED as u64);
+
+    let mut conn = TestQueue::redis();
+    let gone: Vec<usize> = (0..total)
+        .filter(|n| {
+            !redis::cmd("EXISTS")
+                .arg(format!("{}:workflow-scheduler:doomed-{n}", queue.prefix))
+                .query::<bool>(&mut conn)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(gone.len(), 10, "exactly the 10 oldest failures are removed, hash and all: {gone:?}");
+    assert!(gone.iter().all(|n| *n < 100), "the removed ones are among the oldest: {gone:?}");
+    let reason: String = redis::cmd("HGET")
+        .arg(format!("{}:workflow-scheduler:doomed-{}", queue.prefix, total - 1))
+        .arg("failedReason")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(reason, "no plugin for job type no-such-job");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bull_board_lists_floh_jobs_failures_schedulers_and_workers() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &["hostile", "stuck-run-recovery"], "", &[]).await;
+    host.sync_schedules().await;
+    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    assert_eq!(
+        run_floh(&env, &["jobs", "add", "hostile", "--data", r#"{"do":"query"}"#, "--job-id", "denied"]).0,
+        0
+    );
+    wait_for(&queue, "denied", Duration::from_secs(20), |job| job["state"] == "failed").await;
+
+    let board = tokio::task::block_in_place(|| node::run("board.mjs", &[], &queue.prefix));
+    let ours = board["failed"]["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "workflow-scheduler")
+        .expect("queue listed");
+    assert_eq!(ours["counts"]["failed"], 1, "{ours}");
+    let job =
+        ours["jobs"].as_array().unwrap().iter().find(|j| j["id"] == "denied").expect("failed job listed");
+    assert!(job["failedReason"].as_str().unwrap().contains("capability `db` is not granted"), "{job}");
+    assert_eq!(job["stacktrace"].as_array().map(Vec::len), Some(1), "{job}");
+
+    let schedulers = board["schedulers"]["schedulers"].as_array().unwrap();
+    assert!(
+        schedulers.iter().any(|s| s["id"] == "stuck-run-recovery" && s["pattern"] == "*/15 * * * *"),
+        "{schedulers:?}"
+    );
+    let workers = board["workers"].to_string();
+    assert!(workers.contains("floh@"), "the floh worker is listed by name: {workers}");
     host.stop().await;
 }
