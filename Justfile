@@ -21,9 +21,12 @@ plugins:
 test:
     cargo test --workspace
 
-# Measure the plugin sandbox: per-job overhead with and without pooling, memory per instance.
+# Measure the plugin sandbox (per-job overhead with and without pooling, memory per
+# instance) and the queue (jobs/s and CPU per job next to Node's bullmq worker).
 bench: plugins
+    cd tests/node && npm ci --no-audit --no-fund --silent
     cargo bench -p floh --bench plugin_runtime
+    cargo bench -p floh --bench queue_throughput
 
 # Formatting and lints, as CI runs them.
 check:
