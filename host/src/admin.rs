@@ -10,11 +10,13 @@ use subtle::ConstantTimeEq;
 
 use crate::http::AppState;
 use crate::plugins::registry::PluginStatus;
+use crate::queue::NewJob;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/plugins", get(list_plugins))
         .route("/plugins/reload", post(reload_plugins))
+        .route("/jobs", post(add_job))
         .route("/schedules", get(list_schedules))
         .route("/schedules/sync", post(sync_schedules))
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -75,4 +77,38 @@ async fn sync_schedules(State(state): State<AppState>) -> Response {
 
 fn unavailable(error: impl std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": error.to_string() }))).into_response()
+}
+
+/// The body of `POST /api/admin/jobs`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AddJob {
+    name: String,
+    #[serde(default = "empty_object")]
+    data: serde_json::Value,
+    /// Milliseconds from now.
+    delay: Option<u64>,
+    job_id: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// Enqueues a job through the host's one producer, with the runbook's options.
+async fn add_job(State(state): State<AppState>, Json(job): Json<AddJob>) -> Response {
+    if job.name.trim().is_empty() {
+        let body = Json(serde_json::json!({ "error": "`name` (the job type) must not be empty" }));
+        return (StatusCode::UNPROCESSABLE_ENTITY, body).into_response();
+    }
+    let new = NewJob {
+        name: job.name,
+        data: job.data,
+        delay: job.delay.map(std::time::Duration::from_millis),
+        job_id: job.job_id,
+    };
+    match state.queue.enqueue(new).await {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(e) => unavailable(e),
+    }
 }

@@ -61,7 +61,8 @@ impl App {
         let producer = Arc::new(Producer::new(settings.queue()));
         let plugins =
             PluginHost::start(&settings, db.clone(), Arc::new(SystemClock), producer.clone()).await?;
-        let scheduler = Arc::new(Scheduler::new(&settings, producer, plugins.registry.clone(), db.clone()));
+        let scheduler =
+            Arc::new(Scheduler::new(&settings, producer.clone(), plugins.registry.clone(), db.clone()));
         let state = AppState {
             db,
             redis,
@@ -70,6 +71,7 @@ impl App {
             health_check_timeout: settings.health_check_timeout,
             plugins: plugins.registry.clone(),
             scheduler,
+            queue: producer,
             admin_token: settings.admin_token.clone(),
         };
         Ok(Self { settings, state, plugins, listener })

@@ -11,6 +11,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Secret;
 use crate::plugins::registry::Registry;
+use crate::queue::Producer;
 use crate::redis_conn::Redis;
 use crate::scheduler::Scheduler;
 use crate::shutdown::Lifecycle;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub health_check_timeout: Duration,
     pub plugins: Arc<Registry>,
     pub scheduler: Arc<Scheduler>,
+    pub queue: Arc<Producer>,
     pub admin_token: Secret<String>,
 }
 

@@ -266,11 +266,21 @@ fn plugins_dir() -> tempfile::TempDir {
     dir
 }
 
-fn add_busy_job(queue: &TestQueue, id: &str, busy_ms: u32) {
+/// Adds a hello job that keeps busy for `busy_ms` and waits until a worker has taken it.
+async fn start_busy_job(queue: &TestQueue, id: &str, busy_ms: u32) {
     let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
     let data = format!(r#"{{"name":"{id}","busy_ms":{busy_ms}}}"#);
     let (code, _, stderr) = run_floh(&env, &["jobs", "add", "hello", "--data", &data, "--job-id", id]);
     assert_eq!(code, 0, "{stderr}");
+    wait_for(queue, id, Duration::from_secs(20), |job| job["state"] == "active").await;
+}
+
+/// A listening `floh serve` process with `env`, on a port of its own.
+fn replica(env: &[(String, String)]) -> crate::helpers::FlohProcess {
+    let env = with(env.to_vec(), &[("PORT", &crate::helpers::free_port().to_string())]);
+    let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
+    floh.wait_listening();
+    floh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,16 +289,12 @@ async fn a_job_whose_worker_was_killed_is_run_again_by_another() {
     let db = TestDb::create().await;
     let plugins = plugins_dir();
     let env = serve_env(&queue, &db, plugins.path(), &[]);
-    let mut first = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
-    first.wait_listening();
-    add_busy_job(&queue, "orphaned", 4000);
-    wait_for(&queue, "orphaned", Duration::from_secs(20), |job| job["state"] == "active").await;
+    let mut first = replica(&env);
+    start_busy_job(&queue, "orphaned", 4000).await;
     first.signal("KILL");
     first.wait_exit(Duration::from_secs(5));
 
-    let second_env = with(env, &[("PORT", &crate::helpers::free_port().to_string())]);
-    let mut second = crate::helpers::FlohProcess::spawn(&second_env, &["serve"]);
-    second.wait_listening();
+    let mut second = replica(&env);
     let seen = wait_for(&queue, "orphaned", Duration::from_secs(30), |job| job["state"] == "completed").await;
     assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, orphaned");
     second.signal("TERM");
@@ -301,10 +307,8 @@ async fn sigterm_lets_a_running_job_finish_then_exits_zero() {
     let db = TestDb::create().await;
     let plugins = plugins_dir();
     let env = serve_env(&queue, &db, plugins.path(), &[("SHUTDOWN_GRACE_SECONDS", "15")]);
-    let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
-    floh.wait_listening();
-    add_busy_job(&queue, "short", 3000);
-    wait_for(&queue, "short", Duration::from_secs(20), |job| job["state"] == "active").await;
+    let mut floh = replica(&env);
+    start_busy_job(&queue, "short", 3000).await;
     floh.signal("TERM");
     assert_eq!(floh.wait_exit(Duration::from_secs(15)).code(), Some(0), "{}", floh.stderr());
     let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["short"], &queue.prefix));
@@ -317,10 +321,8 @@ async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
     let db = TestDb::create().await;
     let plugins = plugins_dir();
     let env = serve_env(&queue, &db, plugins.path(), &[("SHUTDOWN_GRACE_SECONDS", "2")]);
-    let mut first = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
-    first.wait_listening();
-    add_busy_job(&queue, "long", 6000);
-    wait_for(&queue, "long", Duration::from_secs(20), |job| job["state"] == "active").await;
+    let mut first = replica(&env);
+    start_busy_job(&queue, "long", 6000).await;
     let signalled = Instant::now();
     first.signal("TERM");
     first.wait_exit(Duration::from_secs(5));
@@ -328,9 +330,7 @@ async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
     let left = tokio::task::block_in_place(|| node::run("inspect.mjs", &["long"], &queue.prefix));
     assert_eq!(left["job"]["state"], "active", "not marked failed by the shutdown: {left}");
 
-    let second_env = with(env, &[("PORT", &crate::helpers::free_port().to_string())]);
-    let mut second = crate::helpers::FlohProcess::spawn(&second_env, &["serve"]);
-    second.wait_listening();
+    let mut second = replica(&env);
     let seen = wait_for(&queue, "long", Duration::from_secs(40), |job| job["state"] == "completed").await;
     assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, long");
     second.signal("TERM");
@@ -444,14 +444,7 @@ async fn three_replicas_run_every_occurrence_exactly_once() {
     let toml = config.path().join("floh.toml");
     std::fs::write(&toml, "[plugins.hello]\nschedule = \"*/2 * * * * *\"\n").unwrap();
     let env = with(serve_env(&queue, &db, plugins.path(), &[]), &[("FLOH_CONFIG", toml.to_str().unwrap())]);
-    let mut replicas: Vec<_> = (0..3)
-        .map(|_| {
-            let env = with(env.clone(), &[("PORT", &crate::helpers::free_port().to_string())]);
-            let mut floh = crate::helpers::FlohProcess::spawn(&env, &["serve"]);
-            floh.wait_listening();
-            floh
-        })
-        .collect();
+    let mut replicas: Vec<_> = (0..3).map(|_| replica(&env)).collect();
     tokio::time::sleep(Duration::from_secs(62)).await;
     for floh in &replicas {
         floh.signal("TERM");
@@ -618,5 +611,38 @@ async fn bull_board_lists_floh_jobs_failures_schedulers_and_workers() {
     );
     let workers = board["workers"].to_string();
     assert!(workers.contains("floh@"), "the floh worker is listed by name: {workers}");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_adds_jobs_through_the_same_producer() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &[], "", &[]).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/admin/jobs", host.base);
+    let body = json!({ "name": "escalation-reminder", "data": { "approvalId": "a1" }, "delay": 60000, "jobId": "remind-a1" });
+    let anonymous = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    let added =
+        client.post(&url).bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    assert_eq!(added.json::<Value>().await.unwrap(), json!({ "id": "remind-a1" }));
+    let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["remind-a1"], &queue.prefix));
+    let job = &seen["job"];
+    assert_eq!(
+        (&job["state"], &job["data"], &job["opts"]["delay"]),
+        (&json!("delayed"), &json!({ "approvalId": "a1" }), &json!(60000))
+    );
+    assert_eq!(job["opts"]["attempts"], 4);
+
+    let nameless = client
+        .post(&url)
+        .bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN)
+        .json(&json!({ "name": " " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nameless.status().as_u16(), 422);
     host.stop().await;
 }
