@@ -52,6 +52,8 @@ pub struct Scheduler {
     db: PgPool,
     policies: BTreeMap<String, PluginPolicy>,
     audit_schedule: String,
+    /// One reconciliation at a time per host (the loop and an admin sync may coincide).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl Scheduler {
@@ -62,6 +64,7 @@ impl Scheduler {
             db,
             policies: settings.plugin_policies.clone(),
             audit_schedule: settings.audit.schedule.clone(),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -118,6 +121,7 @@ impl Scheduler {
 
     /// Brings the queue's schedulers in line with [`Scheduler::planned`].
     pub async fn sync(&self) -> Result<SyncReport, QueueError> {
+        let _one_at_a_time = self.syncing.lock().await;
         let (planned, problems) = self.planned().await;
         let mut report = SyncReport { problems, ..SyncReport::default() };
         let stored: BTreeMap<String, Schedule> = self
