@@ -15,7 +15,6 @@ use crate::config::Settings;
 use crate::database;
 use crate::http::{self, AppState};
 use crate::plugins::PluginHost;
-use crate::plugins::executor::Executor;
 use crate::queue::{self, Producer, worker::WorkerConfig};
 use crate::redis_conn::Redis;
 use crate::scheduler::Scheduler;
@@ -79,15 +78,6 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Runs jobs on the loaded plugins.
-    pub fn executor(&self) -> Arc<Executor> {
-        self.plugins.executor.clone()
     }
 
     /// The host's routes.

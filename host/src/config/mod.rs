@@ -92,7 +92,8 @@ pub struct Settings {
     /// `[plugins.<job-name>]` tables of `floh.toml`, by job name.
     pub plugin_policies: BTreeMap<String, PluginPolicy>,
     /// The merged raw values, kept for `floh check-config`.
-    effective: BTreeMap<&'static str, String>,
+    /// Kept behind `Secret` so that `Debug` output of the settings cannot leak a raw value.
+    effective: Secret<BTreeMap<&'static str, String>>,
 }
 
 /// Limits and storage for every plugin; `[plugins.<name>]` may override the limits.
@@ -157,7 +158,7 @@ impl Settings {
     pub fn redacted_lines(&self) -> Vec<String> {
         vars::ALL
             .iter()
-            .map(|var| match self.effective.get(var.name) {
+            .map(|var| match self.effective.expose().get(var.name) {
                 Some(value) => format!("{}={}", var.name, secrets::redact(var, value)),
                 None => format!("{}= (unset)", var.name),
             })
@@ -457,7 +458,7 @@ impl Validator {
                 retry_base_delay: retry_base_delay?,
                 lock_duration: lock_duration?,
                 stalled_interval: stalled_interval?,
-                effective: std::mem::take(&mut self.raw),
+                effective: Secret::new(std::mem::take(&mut self.raw)),
             })
         })();
         match settings {
@@ -592,6 +593,17 @@ mod tests {
         )
         .expect("production settings validate");
         assert_eq!(settings.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let settings = Settings::load_from(
+            [("DATABASE_URL", "postgres://floh:hunter2@db/floh"), ("ADMIN_TOKEN", "tok-ultra-secret")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("tok-ultra-secret"), "{debug}");
     }
 
     #[test]
