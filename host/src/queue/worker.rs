@@ -101,7 +101,10 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
         enqueued_at: DateTime::<Utc>::from_timestamp_millis(job.timestamp() as i64).unwrap_or_else(Utc::now),
     };
     match executor.execute(&request).await {
-        Ok(done) => Ok(serde_json::from_str(&done.output)?),
+        Ok(done) => {
+            tracing::debug!(job_id = %request.id, job_type = %request.name, plugin_version = %done.plugin_version, "job completed");
+            Ok(serde_json::from_str(&done.output)?)
+        }
         Err(failure) => {
             tracing::warn!(job_id = %request.id, job_type = %request.name, attempt = request.attempt, reason = %failure.reason, "job failed");
             save_stacktrace(redis, keys, &request.id, &failure.reason, &failure.trace).await;
