@@ -122,11 +122,21 @@ impl Host {
     }
 }
 
+/// Adds a job with the Node client and waits until it finished; the job as Node sees it.
+fn add_and_wait(queue: &TestQueue, name: &str, data: &str) -> Value {
+    tokio::task::block_in_place(|| node::run("add-and-wait.mjs", &[name, data], &queue.prefix))
+}
+
+/// Job `id` and the queue's counts as the Node client sees them.
+fn inspect(queue: &TestQueue, id: &str) -> Value {
+    tokio::task::block_in_place(|| node::run("inspect.mjs", &[id], &queue.prefix))
+}
+
 /// Polls the Node view of job `id` until `done` holds.
 async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
     loop {
-        let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &[id], &queue.prefix));
+        let seen = inspect(queue, id);
         if done(&seen["job"]) {
             return seen;
         }
@@ -139,9 +149,7 @@ async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl Fn(&V
 async fn a_node_producers_job_runs_in_floh_and_node_sees_the_result() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hello"], "", &[]).await;
-    let job = tokio::task::block_in_place(|| {
-        node::run("add-and-wait.mjs", &["hello", r#"{"name":"node"}"#], &queue.prefix)
-    });
+    let job = add_and_wait(&queue, "hello", r#"{"name":"node"}"#);
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["returnvalue"], json!({ "greeting": "hello, node", "version": "1.0.0" }));
     host.stop().await;
@@ -158,7 +166,7 @@ async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() 
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "ops-1");
 
-    let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["ops-1"], &queue.prefix));
+    let seen = inspect(&queue, "ops-1");
     let job = &seen["job"];
     assert_eq!(
         (&job["name"], &job["data"], &job["state"]),
@@ -186,17 +194,14 @@ async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() 
 async fn a_permanent_failure_fails_at_once_with_its_reason_and_trace() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hostile"], "", &[]).await;
-    let job = tokio::task::block_in_place(|| {
-        node::run("add-and-wait.mjs", &["hostile", r#"{"do":"query"}"#], &queue.prefix)
-    });
+    let job = add_and_wait(&queue, "hostile", r#"{"do":"query"}"#);
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(job["attemptsMade"], 1, "no retries after a permanent error");
     assert!(job["failedReason"].as_str().unwrap().contains("capability `db` is not granted"), "{job}");
     let trace = job["stacktrace"].as_array().expect("a stacktrace array");
     assert_eq!(trace.len(), 1, "{job}");
 
-    let unknown =
-        tokio::task::block_in_place(|| node::run("add-and-wait.mjs", &["no-such-job", "{}"], &queue.prefix));
+    let unknown = add_and_wait(&queue, "no-such-job", "{}");
     assert_eq!((&unknown["state"], &unknown["attemptsMade"]), (&json!("failed"), &json!(1)));
     assert_eq!(unknown["failedReason"], "no plugin for job type no-such-job");
     host.stop().await;
@@ -311,7 +316,7 @@ async fn sigterm_lets_a_running_job_finish_then_exits_zero() {
     start_busy_job(&queue, "short", 3000).await;
     floh.signal("TERM");
     assert_eq!(floh.wait_exit(Duration::from_secs(15)).code(), Some(0), "{}", floh.stderr());
-    let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["short"], &queue.prefix));
+    let seen = inspect(&queue, "short");
     assert_eq!(seen["job"]["state"], "completed", "{seen}");
 }
 
@@ -327,7 +332,7 @@ async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
     first.signal("TERM");
     first.wait_exit(Duration::from_secs(5));
     assert!(signalled.elapsed() < Duration::from_secs(4), "exited at the deadline, not after the job");
-    let left = tokio::task::block_in_place(|| node::run("inspect.mjs", &["long"], &queue.prefix));
+    let left = inspect(&queue, "long");
     assert_eq!(left["job"]["state"], "active", "not marked failed by the shutdown: {left}");
 
     let mut second = replica(&env);
@@ -628,7 +633,7 @@ async fn the_admin_api_adds_jobs_through_the_same_producer() {
         client.post(&url).bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN).json(&body).send().await.unwrap();
     assert_eq!(added.status().as_u16(), 201);
     assert_eq!(added.json::<Value>().await.unwrap(), json!({ "id": "remind-a1" }));
-    let seen = tokio::task::block_in_place(|| node::run("inspect.mjs", &["remind-a1"], &queue.prefix));
+    let seen = inspect(&queue, "remind-a1");
     let job = &seen["job"];
     assert_eq!(
         (&job["state"], &job["data"], &job["opts"]["delay"]),
