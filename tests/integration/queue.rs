@@ -651,3 +651,51 @@ async fn the_admin_api_adds_jobs_through_the_same_producer() {
     assert_eq!(nameless.status().as_u16(), 422);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_schedule_rows_get_trigger_workflow_schedulers() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &[], "", &[]).await;
+    let mut conn = host.db.connect().await;
+    let now = chrono::Utc::now();
+    sqlx::query(
+        "INSERT INTO workflows (id, name, created_at, updated_at) VALUES ('wf', 'quarterly review', $1, $1)",
+    )
+    .bind(now)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO workflow_schedules (id, workflow_id, cron, timezone, created_at, updated_at)
+         VALUES ('s1', 'wf', '0 9 1 */3 *', 'America/New_York', $1, $1),
+                ('s2', 'wf', 'every quarter', 'UTC', $1, $1)",
+    )
+    .bind(now)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let report = host.sync_schedules().await;
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("workflow_schedules row s2: cron \"every quarter\""),
+        "{report}"
+    );
+    let listed = schedulers(&queue);
+    let s1 = scheduler(&listed, "trigger-workflow:s1").expect("scheduler for row s1");
+    assert_eq!(
+        (&s1["name"], &s1["pattern"], &s1["tz"]),
+        (&json!("trigger-workflow"), &json!("0 9 1 */3 *"), &json!("America/New_York"))
+    );
+    assert_eq!(s1["data"], json!({ "scheduleId": "s1" }));
+    assert!(scheduler(&listed, "trigger-workflow:s2").is_none());
+
+    sqlx::query("DELETE FROM workflow_schedules WHERE id = 's1'").execute(&mut conn).await.unwrap();
+    host.sync_schedules().await;
+    assert!(
+        scheduler(&schedulers(&queue), "trigger-workflow:s1").is_none(),
+        "a deleted row loses its scheduler"
+    );
+    host.stop().await;
+}
