@@ -104,6 +104,13 @@ impl Host {
         Self { db, base, _plugins: dir, _config: config, stop: Some(stop), served }
     }
 
+    /// Syncs and checks that the first problem reported starts with `problem`.
+    async fn sync_expecting_problem(&self, problem: &str) {
+        let report = self.sync_schedules().await;
+        let first = report["problems"][0].as_str().unwrap_or_default();
+        assert!(first.starts_with(problem), "{report}");
+    }
+
     /// `POST /api/admin/schedules/sync`, as an operator would.
     async fn sync_schedules(&self) -> Value {
         let response = reqwest::Client::new()
@@ -399,14 +406,7 @@ async fn scheduled_report_rows_create_change_and_remove_their_schedulers() {
     .unwrap();
 
     // The host's own start-up reconciliation may pick the rows up first; the state is what counts.
-    let report = host.sync_schedules().await;
-    assert!(
-        report["problems"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("scheduled_reports row r2: timezone \"Mars/Olympus\""),
-        "{report}"
-    );
+    host.sync_expecting_problem("scheduled_reports row r2: timezone \"Mars/Olympus\"").await;
     let listed = schedulers(&queue);
     let r1 = scheduler(&listed, "deliver-scheduled-report:r1").unwrap();
     assert_eq!(
@@ -674,14 +674,7 @@ async fn workflow_schedule_rows_get_trigger_workflow_schedulers() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let report = host.sync_schedules().await;
-    assert!(
-        report["problems"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("workflow_schedules row s2: cron \"every quarter\""),
-        "{report}"
-    );
+    host.sync_expecting_problem("workflow_schedules row s2: cron \"every quarter\"").await;
     let listed = schedulers(&queue);
     let s1 = scheduler(&listed, "trigger-workflow:s1").expect("scheduler for row s1");
     assert_eq!(
