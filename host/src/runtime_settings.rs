@@ -19,6 +19,7 @@ impl RuntimeSettings {
         let fallbacks = BTreeMap::from([
             ("stuck_run_timeout_minutes", settings.stuck_run_timeout_minutes.to_string()),
             ("log_retention_days", settings.log_retention_days.to_string()),
+            ("run_artifact_retention_days", settings.run_artifact_retention_days.to_string()),
         ]);
         Self { pool, fallbacks }
     }

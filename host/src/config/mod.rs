@@ -72,6 +72,7 @@ pub struct Settings {
     pub redis_url: Secret<String>,
     pub stuck_run_timeout_minutes: u32,
     pub log_retention_days: u32,
+    pub run_artifact_retention_days: u32,
     pub audit: AuditSettings,
     pub admin_token: Secret<String>,
     pub mail: Option<MailSettings>,
@@ -340,6 +341,8 @@ impl Validator {
         let stuck_run_timeout_minutes =
             self.get(&STUCK_RUN_TIMEOUT_MINUTES, |s| parse::int_in(s, 1u32, 1440));
         let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
+        let run_artifact_retention_days =
+            self.get(&RUN_ARTIFACT_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
         let store = self.get(&AUDIT_CHECKPOINT_STORE, |s| {
             parse::one_of(
                 s,
@@ -432,6 +435,7 @@ impl Validator {
                 redis_url: Secret::new(redis_url?.into()),
                 stuck_run_timeout_minutes: stuck_run_timeout_minutes?,
                 log_retention_days: log_retention_days?,
+                run_artifact_retention_days: run_artifact_retention_days?,
                 audit: AuditSettings {
                     store: store?,
                     path: checkpoint_path?,

@@ -9,9 +9,14 @@
 //! grants = ["db", "audit", "http"]
 //! http_allow = ["scim.example.com"]
 //! schedule = "0 2 * * *"
+//!
+//! [plugins.run-orphan-cleanup]
+//! grants = ["db", "settings", "audit"]
+//! directories = { "/artifacts" = "/var/lib/floh/artifacts" }
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::parse;
@@ -34,6 +39,8 @@ pub struct PluginPolicy {
     pub timeout: Option<Duration>,
     /// Overrides PLUGIN_MEMORY_LIMIT_MIB.
     pub memory_mib: Option<u32>,
+    /// Host folders the plugin may read and write, by the absolute path it sees them at.
+    pub directories: BTreeMap<String, PathBuf>,
 }
 
 impl Default for PluginPolicy {
@@ -46,6 +53,7 @@ impl Default for PluginPolicy {
             http_allow: Vec::new(),
             timeout: None,
             memory_mib: None,
+            directories: BTreeMap::new(),
         }
     }
 }
@@ -66,6 +74,7 @@ pub struct RawPolicy {
     http_allow: Option<Vec<String>>,
     timeout_seconds: Option<u64>,
     memory_mib: Option<u32>,
+    directories: Option<BTreeMap<String, PathBuf>>,
 }
 
 /// Validates every table, returning the policies and one message per problem.
@@ -105,6 +114,18 @@ pub fn validate(raw: BTreeMap<String, RawPolicy>) -> (BTreeMap<String, PluginPol
             Some(0) | Some(65_537..) => problem("memory_mib", "expected an integer 1-65536".to_owned()),
             memory => policy.memory_mib = memory,
         }
+        for (guest, host) in raw.directories.unwrap_or_default() {
+            if !guest.starts_with('/') || guest.split('/').any(|part| part == "..") {
+                problem(
+                    "directories",
+                    format!("{guest:?}: the plugin's path must be absolute, without `..`"),
+                );
+            } else if !host.is_dir() {
+                problem("directories", format!("{}: not a folder (create it first)", host.display()));
+            } else {
+                policy.directories.insert(guest, host);
+            }
+        }
         policies.insert(name, policy);
     }
     (policies, problems)
@@ -140,5 +161,20 @@ mod tests {
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems[0].starts_with("floh.toml [plugins.x] schedule: \"sometimes\""), "{problems:#?}");
         assert!(problems.iter().any(|p| p.contains("unknown capability `dbb`")), "{problems:#?}");
+    }
+
+    #[test]
+    fn directories_must_exist_and_be_absolute_inside() {
+        let existing = tempfile::tempdir().unwrap();
+        let toml = format!(
+            "[x.directories]\n\"/artifacts\" = {:?}\n\"relative\" = {:?}\n\"/missing\" = \"/no/such/folder\"\n",
+            existing.path(),
+            existing.path(),
+        );
+        let (policies, problems) = validate(raw(&toml));
+        assert_eq!(policies["x"].directories["/artifacts"], existing.path());
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains("\"relative\": the plugin's path must be absolute")));
+        assert!(problems.iter().any(|p| p.contains("/no/such/folder: not a folder")));
     }
 }

@@ -60,6 +60,7 @@ pub const DB_POOL_CONNECTION_TIMEOUT_MS: Var = public("DB_POOL_CONNECTION_TIMEOU
 pub const HEALTH_CHECK_TIMEOUT_MS: Var = public("HEALTH_CHECK_TIMEOUT_MS", "1000");
 pub const STUCK_RUN_TIMEOUT_MINUTES: Var = public("STUCK_RUN_TIMEOUT_MINUTES", "30");
 pub const LOG_RETENTION_DAYS: Var = public("LOG_RETENTION_DAYS", "30");
+pub const RUN_ARTIFACT_RETENTION_DAYS: Var = public("RUN_ARTIFACT_RETENTION_DAYS", "30");
 pub const AUDIT_CHECKPOINT_STORE: Var = public("AUDIT_CHECKPOINT_STORE", "file");
 pub const AUDIT_CHECKPOINT_PATH: Var = public("AUDIT_CHECKPOINT_PATH", "./data/audit-checkpoints");
 pub const AUDIT_CHECKPOINT_SCHEDULE: Var = public("AUDIT_CHECKPOINT_SCHEDULE", "0 */6 * * *");
@@ -83,7 +84,7 @@ pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 32] = [
+pub const ALL: [&Var; 33] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -96,6 +97,7 @@ pub const ALL: [&Var; 32] = [
     &HEALTH_CHECK_TIMEOUT_MS,
     &STUCK_RUN_TIMEOUT_MINUTES,
     &LOG_RETENTION_DAYS,
+    &RUN_ARTIFACT_RETENTION_DAYS,
     &AUDIT_CHECKPOINT_STORE,
     &AUDIT_CHECKPOINT_PATH,
     &AUDIT_CHECKPOINT_SCHEDULE,

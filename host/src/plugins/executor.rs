@@ -108,7 +108,9 @@ impl Executor {
 
         let context = JobContext::new(job.name.clone(), job.id.clone(), policy, self.services.clone());
         let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-        let mut store = self.runtime.store(Some(context), memory_mib, &output);
+        let mut store = self.runtime.store(Some(context), memory_mib, &output).map_err(|e| {
+            JobFailure::retryable(format!("could not prepare plugin {}: {e:#}", job.name), String::new())
+        })?;
         let started_at = self.services.clock.now();
         let wit_job = types::Job {
             id: job.id.clone(),

@@ -124,7 +124,7 @@ pub struct Sandbox {
 impl Sandbox {
     async fn new(runtime: &Runtime, pre: &JobPluginPre<HostState>) -> wasmtime::Result<Self> {
         let mut store =
-            runtime.store(None, DESCRIBE_MEMORY_MIB, &MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES));
+            runtime.store(None, DESCRIBE_MEMORY_MIB, &MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES))?;
         let instance = pre.instantiate_async(&mut store).await?;
         Ok(Self { store, instance })
     }

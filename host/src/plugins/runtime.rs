@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::error::Context as _;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
 };
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::bindings::JobPlugin;
 use super::capabilities::{HostState, JobContext};
@@ -116,15 +117,22 @@ impl Runtime {
         Some(dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish())))
     }
 
-    /// A fresh store for one run (or one `describe`), capped at `memory_mib`, with no files,
-    /// no environment, no sockets, and stdout/stderr captured into `output`.
+    /// A fresh store for one run (or one `describe`), capped at `memory_mib`, with no
+    /// environment, no sockets, stdout/stderr captured into `output`, and no files beyond the
+    /// folders the job's policy grants.
     pub fn store(
         &self,
         job: Option<JobContext>,
         memory_mib: u32,
         output: &MemoryOutputPipe,
-    ) -> Store<HostState> {
-        let wasi = WasiCtxBuilder::new().stdout(output.clone()).stderr(output.clone()).build();
+    ) -> wasmtime::Result<Store<HostState>> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.clone()).stderr(output.clone());
+        for (guest, host) in job.iter().flat_map(|job| &job.policy.directories) {
+            wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+                .with_context(|| format!("cannot open {} for the plugin", host.display()))?;
+        }
+        let wasi = wasi.build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_mib as usize * 1024 * 1024)
             .trap_on_grow_failure(true)
@@ -133,7 +141,7 @@ impl Runtime {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        store
+        Ok(store)
     }
 }
 

@@ -19,6 +19,27 @@ pub fn commit() -> Result<(), HostError> {
     host::commit()
 }
 
+/// Rows changed per statement by [`in_batches`]: small enough that a backlog of 100,000 rows
+/// never holds one huge transaction, large enough to keep round trips few.
+pub const BATCH: i64 = 500;
+
+/// Calls `batch` with [`BATCH`] and commits after each call, until a call reports fewer rows
+/// than that; returns the total. `batch` changes at most the given number of rows and reports
+/// how many it changed.
+pub fn in_batches(
+    mut batch: impl FnMut(i64) -> Result<u64, crate::JobError>,
+) -> Result<u64, crate::JobError> {
+    let mut total = 0;
+    loop {
+        let changed = batch(BATCH)?;
+        commit()?;
+        total += changed;
+        if changed < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 impl Rows {
     fn index(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)
@@ -67,6 +88,23 @@ impl Row<'_> {
             Value::Integer(n) => Ok(Some(*n)),
             other => Err(mismatch(column, "integer", other)),
         }
+    }
+
+    pub fn boolean(&self, column: &str) -> Result<Option<bool>, HostError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            Value::Boolean(b) => Ok(Some(*b)),
+            other => Err(mismatch(column, "boolean", other)),
+        }
+    }
+
+    /// A column that must not be null, read with `read` (e.g. `Row::text`).
+    pub fn required<'r, T>(
+        &'r self,
+        column: &str,
+        read: impl FnOnce(&'r Self, &str) -> Result<Option<T>, HostError>,
+    ) -> Result<T, HostError> {
+        read(self, column)?.ok_or_else(|| HostError::Invalid(format!("column `{column}` is null")))
     }
 
     pub fn timestamp(&self, column: &str) -> Result<Option<Timestamp>, HostError> {

@@ -47,8 +47,9 @@ pub use bindings::Guest as Plugin;
 pub use bindings::floh::plugin::types::{
     Capability, HostError, Job, JobError, Outcome, PluginInfo, Timestamp, Value,
 };
-pub use bindings::floh::plugin::{audit, mail, queue};
+pub use bindings::floh::plugin::{mail, queue};
 
+pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod log;
@@ -99,6 +100,13 @@ impl Job {
     /// retrying cannot fix it.
     pub fn data<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_str(&self.data).map_err(|e| JobError::Permanent(format!("malformed job data: {e}")))
+    }
+
+    /// The occurrence a scheduled job stands for: job schedulers give each occurrence the id
+    /// `repeat:<scheduler>:<due ms>`. `None` for a job enqueued by hand.
+    pub fn occurrence(&self) -> Option<Timestamp> {
+        let rest = self.id.strip_prefix("repeat:")?;
+        rest.rsplit_once(':')?.1.parse().ok()
     }
 }
 
