@@ -1,11 +1,12 @@
 # Tasks for working on floh. `just --list` shows them; each is plain cargo underneath.
 
 plugins_dir := "plugins-dist"
-bundled := "hello stuck-run-recovery"
+bundled := "hello stuck-run-recovery role-expiry-check document-expiry-check run-orphan-cleanup trigger-workflow log-retention"
 
-# Build the bundled plugins and the host, then start the host.
+# Build the bundled plugins and the host, then start the host (with floh.example.toml's grants
+# unless FLOH_CONFIG names another file).
 up: plugins
-    cargo run --release
+    FLOH_CONFIG="${FLOH_CONFIG:-floh.example.toml}" cargo run --release
 
 # Build every bundled plugin and copy it into the development PLUGINS_DIR, write-then-rename.
 plugins:

@@ -12,11 +12,15 @@ use crate::http::AppState;
 use crate::plugins::registry::PluginStatus;
 use crate::queue::NewJob;
 
+/// The job type that purges `system_log`.
+const LOG_RETENTION_JOB: &str = "log-retention";
+
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/plugins", get(list_plugins))
         .route("/plugins/reload", post(reload_plugins))
         .route("/jobs", post(add_job))
+        .route("/logging/purge", post(purge_logs))
         .route("/schedules", get(list_schedules))
         .route("/schedules/sync", post(sync_schedules))
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -107,8 +111,31 @@ async fn add_job(State(state): State<AppState>, Json(job): Json<AddJob>) -> Resp
         delay: job.delay.map(std::time::Duration::from_millis),
         job_id: job.job_id,
     };
-    match state.queue.enqueue(new).await {
-        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+    enqueue(&state, new).await
+}
+
+/// Admin > Logging > Purge Now: a `log-retention` job, right away.
+async fn purge_logs(State(state): State<AppState>) -> Response {
+    if state.plugins.get(LOG_RETENTION_JOB).is_none() {
+        let error = format!(
+            "no plugin handles {LOG_RETENTION_JOB}: put {LOG_RETENTION_JOB}.wasm into {}",
+            state.plugins.dir().display()
+        );
+        return (StatusCode::CONFLICT, Json(serde_json::json!({ "error": error }))).into_response();
+    }
+    let job = NewJob {
+        name: LOG_RETENTION_JOB.to_owned(),
+        data: serde_json::json!({ "trigger": "purge-now" }),
+        delay: None,
+        job_id: None,
+    };
+    enqueue(&state, job).await
+}
+
+async fn enqueue(state: &AppState, job: NewJob) -> Response {
+    let name = job.name.clone();
+    match state.queue.enqueue(job).await {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id, "name": name }))).into_response(),
         Err(e) => unavailable(e),
     }
 }

@@ -21,6 +21,8 @@ pub enum Command {
     CheckConfig,
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Fill the database with example data (migrating it first).
+    Seed(SeedArgs),
     /// Enqueue jobs.
     Jobs {
         #[command(subcommand)]
@@ -54,6 +56,14 @@ pub struct ServeArgs {
     /// Do not apply database migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// Replace the demo rows (ids starting with `demo-`): users, roles and assignments some of
+    /// them expired, documents, workflow runs some stuck, schedules, artifacts and old logs.
+    #[arg(long, required = true)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,5 +28,6 @@ pub mod queue;
 pub mod redis_conn;
 pub mod runtime_settings;
 pub mod scheduler;
+pub mod seed;
 pub mod shutdown;
 pub mod telemetry;

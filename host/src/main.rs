@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use floh::app::App;
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(settings, !args.no_migrate).await.map(|()| ExitCode::SUCCESS),
-            Command::Migrate => migrate(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => migrate(&settings).await.map(|_| ExitCode::SUCCESS),
+            Command::Seed(_) => seed(&settings).await.map(|()| ExitCode::SUCCESS),
             Command::Jobs { command: JobsCommand::Add { name, data, delay, job_id } } => {
                 commands::jobs::add(&settings, name, &data, delay, job_id).await.map(|()| ExitCode::SUCCESS)
             }
@@ -68,11 +70,19 @@ async fn serve(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(settings: Settings) -> anyhow::Result<()> {
+async fn migrate(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     let pool = database::connect_lazy(&settings.database)?;
     database::migrate(&settings.database, &pool).await?;
-    pool.close().await;
     tracing::info!("database is up to date");
+    Ok(pool)
+}
+
+async fn seed(settings: &Settings) -> anyhow::Result<()> {
+    let pool = migrate(settings).await?;
+    let seeded = floh::seed::demo(&pool, chrono::Utc::now()).await.context("cannot seed the demo data")?;
+    for (table, rows) in seeded {
+        println!("{table}: {rows} demo rows");
+    }
     Ok(())
 }
 

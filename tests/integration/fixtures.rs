@@ -13,40 +13,59 @@ pub fn cache_dir() -> PathBuf {
     workspace().join("target/test-plugin-cache")
 }
 
-/// The folder holding every fixture as `<name>.wasm`: `hello`, `hello-v2`,
-/// `stuck-run-recovery`, `hostile`, `describe-panics`, `wrong-world`, `future-wit`.
+/// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
+/// prefix: the bundled plugins and the hostile fixtures.
+const PACKAGES: [&str; 10] = [
+    "hello",
+    "stuck-run-recovery",
+    "role-expiry-check",
+    "document-expiry-check",
+    "run-orphan-cleanup",
+    "trigger-workflow",
+    "log-retention",
+    "floh-fixture-hostile",
+    "floh-fixture-wrong-world",
+    "floh-fixture-future-wit",
+];
+
+/// Variants built with a feature: (package, feature, fixture name).
+const VARIANTS: [(&str, &str, &str); 2] =
+    [("hello", "v2", "hello-v2"), ("floh-fixture-hostile", "describe-panics", "describe-panics")];
+
+/// The folder holding every fixture as `<name>.wasm`: each of [`PACKAGES`] (e.g. `hello`,
+/// `hostile`, `wrong-world`) and of [`VARIANTS`] (`hello-v2`, `describe-panics`).
 pub fn dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let out = workspace().join("target/test-plugins");
         std::fs::create_dir_all(&out).unwrap();
-        let built = workspace().join("target/wasm32-wasip2/release");
-        let builds: [(&str, &str, &[&str], &str); 7] = [
-            ("hello", "hello", &[], "hello"),
-            ("stuck-run-recovery", "stuck_run_recovery", &[], "stuck-run-recovery"),
-            ("floh-fixture-hostile", "floh_fixture_hostile", &[], "hostile"),
-            ("floh-fixture-wrong-world", "floh_fixture_wrong_world", &[], "wrong-world"),
-            ("floh-fixture-future-wit", "floh_fixture_future_wit", &[], "future-wit"),
-            ("hello", "hello", &["--features", "v2"], "hello-v2"),
-            (
-                "floh-fixture-hostile",
-                "floh_fixture_hostile",
-                &["--features", "describe-panics"],
-                "describe-panics",
-            ),
-        ];
-        for (package, artifact, features, name) in builds {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(workspace())
-                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", package])
-                .args(features)
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building {package} {features:?} failed");
-            std::fs::copy(built.join(format!("{artifact}.wasm")), out.join(format!("{name}.wasm"))).unwrap();
+        let copy = |package: &str, name: &str| {
+            let artifact =
+                workspace().join(format!("target/wasm32-wasip2/release/{}.wasm", package.replace('-', "_")));
+            std::fs::copy(artifact, out.join(format!("{name}.wasm"))).unwrap();
+        };
+        build(PACKAGES.iter().flat_map(|package| ["-p", package]));
+        for package in PACKAGES {
+            copy(package, package.trim_start_matches("floh-fixture-"));
+        }
+        // One at a time: a feature build overwrites the package's artifact.
+        for (package, feature, name) in VARIANTS {
+            build(["-p", package, "--features", feature]);
+            copy(package, name);
         }
         out
     })
+}
+
+fn build<'a>(args: impl IntoIterator<Item = &'a str>) {
+    let args: Vec<&str> = args.into_iter().collect();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(&args)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {args:?} failed");
 }
 
 pub fn path(name: &str) -> PathBuf {

@@ -1,9 +1,11 @@
 //! Integration tests against real PostgreSQL and Redis (127.0.0.1) and the real binary.
 
+mod catalogue;
 mod cli;
 mod fixtures;
 mod health;
 mod helpers;
+mod job_host;
 mod migrations;
 mod node;
 mod plugins;

@@ -4,92 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
-use floh::clock::{Clock, ManualClock, SystemClock};
-use floh::config::Settings;
-use floh::plugins::PluginHost;
-use floh::plugins::executor::{FailureKind, JobFailure, JobOutput, JobRequest};
-use floh::queue::Producer;
+use chrono::{DateTime, Utc};
+use floh::clock::{ManualClock, SystemClock};
+use floh::plugins::executor::{FailureKind, JobRequest};
 use floh::shutdown::Lifecycle;
 use serde_json::Value;
 
 use crate::fixtures;
 use crate::helpers::TestDb;
-
-const NOW: i64 = 1_800_000_000_000;
-
-fn now() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(NOW).unwrap()
-}
-
-struct Host {
-    plugins: PluginHost,
-    db: TestDb,
-    dir: tempfile::TempDir,
-    _config: tempfile::TempDir,
-}
-
-impl Host {
-    /// A plugin host over a fresh database and a PLUGINS_DIR holding `files` (fixture name,
-    /// file name), with `toml` as floh.toml.
-    async fn start(files: &[(&str, &str)], toml: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_with(files, toml, env, Arc::new(ManualClock::new(now()))).await
-    }
-
-    async fn start_with(
-        files: &[(&str, &str)],
-        toml: &str,
-        env: &[(&str, &str)],
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        let db = TestDb::create().await;
-        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
-        floh::database::MIGRATOR.run(&pool).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for (fixture, file) in files {
-            fixtures::install(dir.path(), file, &fixtures::bytes(fixture));
-        }
-        let config = tempfile::tempdir().unwrap();
-        std::fs::write(config.path().join("floh.toml"), toml).unwrap();
-        let mut pairs = vec![
-            ("DATABASE_URL", db.url()),
-            ("PLUGINS_DIR", dir.path().display().to_string()),
-            ("PLUGIN_CACHE_DIR", fixtures::cache_dir().display().to_string()),
-            ("FLOH_CONFIG", config.path().join("floh.toml").display().to_string()),
-        ];
-        pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
-        let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let plugins = PluginHost::start(&settings, pool, clock, Arc::new(Producer::new(settings.queue())))
-            .await
-            .unwrap();
-        Self { plugins, db, dir, _config: config }
-    }
-
-    async fn run(&self, name: &str, data: Value) -> Result<JobOutput, JobFailure> {
-        let job = JobRequest {
-            id: format!("job-{}", uuid()),
-            name: name.to_owned(),
-            data: data.to_string(),
-            attempt: 1,
-            enqueued_at: now(),
-        };
-        self.plugins.executor.execute(&job).await
-    }
-
-    async fn output(&self, name: &str, data: Value) -> Value {
-        let done = self.run(name, data).await.expect("the job succeeds");
-        serde_json::from_str(&done.output).unwrap()
-    }
-
-    fn status(&self, file: &str) -> floh::plugins::registry::PluginStatus {
-        self.plugins.registry.statuses().into_iter().find(|s| s.file == file).expect("file is listed")
-    }
-}
-
-fn uuid() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string()
-}
+use crate::job_host::{Host, now};
 
 const HOSTILE_LIMITS: &str = "[plugins.hostile]\ntimeout_seconds = 1\nmemory_mib = 32\n";
 

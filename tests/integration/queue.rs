@@ -632,7 +632,10 @@ async fn the_admin_api_adds_jobs_through_the_same_producer() {
     let added =
         client.post(&url).bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN).json(&body).send().await.unwrap();
     assert_eq!(added.status().as_u16(), 201);
-    assert_eq!(added.json::<Value>().await.unwrap(), json!({ "id": "remind-a1" }));
+    assert_eq!(
+        added.json::<Value>().await.unwrap(),
+        json!({ "id": "remind-a1", "name": "escalation-reminder" })
+    );
     let seen = inspect(&queue, "remind-a1");
     let job = &seen["job"];
     assert_eq!(
@@ -649,6 +652,50 @@ async fn the_admin_api_adds_jobs_through_the_same_producer() {
         .await
         .unwrap();
     assert_eq!(nameless.status().as_u16(), 422);
+
+    let purge = client
+        .post(format!("{}/api/admin/logging/purge", host.base))
+        .bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purge.status().as_u16(), 409, "no log-retention plugin is loaded");
+    let error = purge.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("no plugin handles log-retention: put log-retention.wasm into"), "{error}");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_now_runs_log_retention_at_once() {
+    let queue = TestQueue::new();
+    let grants = "[plugins.log-retention]\ngrants = [\"db\", \"settings\", \"audit\"]\n";
+    let host = Host::start(&queue, &["log-retention"], grants, &[("LOG_RETENTION_DAYS", "30")]).await;
+    let mut conn = host.db.connect().await;
+    let now = chrono::Utc::now();
+    for (id, age_days) in [("old", 45), ("recent", 2)] {
+        sqlx::query("INSERT INTO system_log (id, created_at, level, source, message) VALUES ($1, $2, 'info', 'test', $1)")
+            .bind(id)
+            .bind(now - chrono::Duration::days(age_days))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let url = format!("{}/api/admin/logging/purge", host.base);
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(&url).send().await.unwrap().status().as_u16(), 401);
+
+    let purge = client.post(&url).bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(purge.status().as_u16(), 201);
+    let body: Value = purge.json().await.unwrap();
+    assert_eq!(body["name"], "log-retention");
+    let id = body["id"].as_str().unwrap();
+    let done = wait_for(&queue, id, Duration::from_secs(20), |job| job["state"] == "completed").await;
+    assert_eq!(done["job"]["returnvalue"], json!({ "deleted": 1, "retentionDays": 30 }));
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM system_log WHERE source = 'test'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, ["recent"]);
     host.stop().await;
 }
 

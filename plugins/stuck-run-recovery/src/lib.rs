@@ -10,8 +10,6 @@ use floh_plugin_sdk::{Capability, Job, JobError, Outcome, Plugin, PluginInfo, cl
 struct StuckRunRecovery;
 
 const DEFAULT_TIMEOUT_MINUTES: u32 = 30;
-/// Runs failed per statement, so a large backlog is worked through in bounded transactions.
-const BATCH: i64 = 500;
 
 impl Plugin for StuckRunRecovery {
     fn describe() -> PluginInfo {
@@ -29,20 +27,14 @@ impl Plugin for StuckRunRecovery {
         let now = clock::now();
         let cutoff = clock::minutes_before(now, minutes);
         let reason = format!("Run timed out (no progress for {minutes} minutes)");
-        let mut failed = 0;
-        loop {
-            let changed = db::execute(
+        let failed = db::in_batches(|batch| {
+            Ok(db::execute(
                 "UPDATE workflow_runs SET status = 'failed', failure_reason = $1, finished_at = $2, updated_at = $2
                  WHERE id IN (SELECT id FROM workflow_runs WHERE status = 'running' AND updated_at < $3
                               ORDER BY updated_at LIMIT $4)",
-                &[reason.as_str().into(), db::at(now), db::at(cutoff), BATCH.into()],
-            )?;
-            db::commit()?;
-            failed += changed;
-            if changed < BATCH as u64 {
-                break;
-            }
-        }
+                &[reason.as_str().into(), db::at(now), db::at(cutoff), batch.into()],
+            )?)
+        })?;
         if failed > 0 {
             log::with_fields(
                 log::Level::Warn,
