@@ -9,12 +9,8 @@ use floh::plugins::executor::{JobOutput, JobRequest};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
+use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
-
-/// The grants operators start from, as shipped.
-fn example_toml() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../floh.example.toml")).unwrap()
-}
 
 async fn host_for(job: &str) -> Host {
     host_with(job, "", &[]).await

@@ -83,3 +83,8 @@ pub fn install(dir: &Path, file: &str, bytes: &[u8]) {
     std::fs::write(&temporary, bytes).unwrap();
     std::fs::rename(&temporary, dir.join(file)).unwrap();
 }
+
+/// The grants operators start from, as shipped in `floh.example.toml`.
+pub fn example_toml() -> String {
+    std::fs::read_to_string(workspace().join("floh.example.toml")).unwrap()
+}

@@ -739,3 +739,32 @@ async fn workflow_schedule_rows_get_trigger_workflow_schedulers() {
     );
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_added_from_the_command_line_act_on_the_demo_data() {
+    let queue = TestQueue::new();
+    let jobs = ["role-expiry-check", "document-expiry-check", "stuck-run-recovery"];
+    let host = Host::start(&queue, &jobs, &fixtures::example_toml(), &[]).await;
+    let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
+    floh::seed::demo(&pool, chrono::Utc::now()).await.unwrap();
+    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    for (job, key, changed) in [
+        ("role-expiry-check", "revoked", 2),
+        ("document-expiry-check", "revoked", 2),
+        ("stuck-run-recovery", "failed", 1),
+    ] {
+        let (code, stdout, stderr) = run_floh(&env, &["jobs", "add", job]);
+        assert_eq!(code, 0, "{stderr}");
+        let done =
+            wait_for(&queue, stdout.trim(), Duration::from_secs(20), |job| job["state"] == "completed").await;
+        assert_eq!(done["job"]["returnvalue"][key], changed, "{job}: {done}");
+    }
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM role_assignments WHERE status = 'revoked' AND id LIKE 'demo-%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked, 5, "four revoked by the jobs, one revoked in the demo data already");
+    host.stop().await;
+}
