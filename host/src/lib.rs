@@ -23,6 +23,7 @@ pub mod config;
 pub mod database;
 pub mod health;
 pub mod http;
+pub mod mail;
 pub mod plugins;
 pub mod queue;
 pub mod redis_conn;

@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 10] = [
+const PACKAGES: [&str; 11] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -26,6 +26,7 @@ const PACKAGES: [&str; 10] = [
     "floh-fixture-hostile",
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",
+    "floh-fixture-mailer",
 ];
 
 /// Variants built with a feature: (package, feature, fixture name).

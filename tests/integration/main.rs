@@ -12,3 +12,4 @@ mod plugins;
 mod pool;
 mod queue;
 mod shutdown;
+mod smtp;

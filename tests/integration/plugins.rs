@@ -417,3 +417,64 @@ async fn a_running_host_picks_up_a_dropped_in_plugin_and_lists_it() {
     floh.signal("TERM");
     assert_eq!(floh.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
+
+const MAILER_GRANTS: &str = "[plugins.mailer]\ngrants = [\"mail\"]\n";
+
+async fn mailer(env: &[(&str, &str)]) -> Host {
+    Host::start(&[("mailer", "mailer.wasm")], MAILER_GRANTS, env).await
+}
+
+fn mail_to(to: &[&str]) -> Value {
+    serde_json::json!({ "to": to, "subject": "Weekly access report", "body": "3 assignments expire this week." })
+}
+
+#[tokio::test]
+async fn mail_reaches_a_real_smtp_server_with_its_attachment() {
+    let sink = crate::smtp::SmtpSink::start();
+    let host = mailer(&[("SMTP_URL", &sink.url()), ("MAIL_FROM", "Floh <floh@example.com>")]).await;
+    let csv = "id,user,expires\nra-1,alice,2027-01-20\n";
+    let mut data = mail_to(&["ops@example.com", "Audit Team <audit@example.com>"]);
+    data["attachments"] =
+        serde_json::json!([{ "filename": "report.csv", "content_type": "text/csv", "text": csv }]);
+    assert_eq!(host.output("mailer", data).await, serde_json::json!({ "sent": true }));
+
+    let message = sink.next();
+    assert_eq!(message["mailFrom"], "floh@example.com");
+    assert_eq!(message["rcptTo"], serde_json::json!(["ops@example.com", "audit@example.com"]));
+    assert_eq!(message["from"], "\"Floh\" <floh@example.com>");
+    assert_eq!(message["subject"], "Weekly access report");
+    assert_eq!(message["text"].as_str().unwrap().trim_end(), "3 assignments expire this week.");
+    let attachment = &message["attachments"][0];
+    assert_eq!(
+        (&attachment["filename"], &attachment["contentType"]),
+        (&"report.csv".into(), &"text/csv".into())
+    );
+    assert_eq!(attachment["content"], serde_json::json!(csv.as_bytes()));
+}
+
+#[tokio::test]
+async fn mail_failures_say_whether_retrying_helps() {
+    let sink = crate::smtp::SmtpSink::start();
+    let host = mailer(&[("SMTP_URL", &sink.url()), ("MAIL_FROM", "floh@example.com")]).await;
+    let refused = host.run("mailer", mail_to(&["nobody@reject.example"])).await.unwrap_err();
+    assert_eq!(refused.kind, FailureKind::Permanent);
+    assert!(refused.reason.contains("the mail server refused the message"), "{}", refused.reason);
+    let malformed = host.run("mailer", mail_to(&["not an address"])).await.unwrap_err();
+    assert_eq!(malformed.kind, FailureKind::Permanent);
+    assert!(malformed.reason.contains("recipient \"not an address\""), "{}", malformed.reason);
+    assert!(sink.nothing_within(Duration::from_millis(300)), "nothing was delivered");
+
+    let down = format!("smtp://127.0.0.1:{}", crate::helpers::free_port());
+    let host = mailer(&[("SMTP_URL", &down), ("MAIL_FROM", "floh@example.com")]).await;
+    let unreachable = host.run("mailer", mail_to(&["ops@example.com"])).await.unwrap_err();
+    assert_eq!(unreachable.kind, FailureKind::Retryable);
+    assert!(unreachable.reason.contains("cannot send mail now"), "{}", unreachable.reason);
+
+    let host = mailer(&[]).await;
+    let unconfigured = host.run("mailer", mail_to(&["ops@example.com"])).await.unwrap_err();
+    assert_eq!(unconfigured.kind, FailureKind::Permanent);
+    assert!(
+        unconfigured.reason.contains("this host sends no mail: set SMTP_URL and MAIL_FROM"),
+        "{unconfigured:?}"
+    );
+}

@@ -357,11 +357,11 @@ impl Validator {
         let schedule = self.get(&AUDIT_CHECKPOINT_SCHEDULE, parse::cron);
         let signing_key = self.get(&AUDIT_SIGNING_KEY, parse::ed25519_seed);
         let admin_token = self.get(&ADMIN_TOKEN, parse::non_empty);
-        let smtp_url = self.optional(&SMTP_URL, |s| parse::url_with_scheme(s, &["smtp", "smtps"]));
+        let smtp_url = self.optional(&SMTP_URL, parse::smtp_url);
         let mail_from = self.optional(&MAIL_FROM, parse::mailbox);
         let mail = match (smtp_url, mail_from) {
             (Some(Some(url)), Some(Some(from))) => {
-                Some(Some(MailSettings { smtp_url: Secret::new(url.into()), from }))
+                Some(Some(MailSettings { smtp_url: Secret::new(url), from }))
             }
             (Some(Some(_)), Some(None)) => {
                 self.report(

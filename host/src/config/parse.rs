@@ -80,18 +80,21 @@ pub fn ed25519_seed(raw: &str) -> Result<[u8; 32], Expected> {
 
 /// An e-mail address, optionally with a display name: `floh@example.com` or
 /// `Floh <floh@example.com>`.
+/// An address, optionally with a name: `floh@example.com` or `Floh <floh@example.com>`.
 pub fn mailbox(raw: &str) -> Result<String, Expected> {
     let raw = raw.trim();
-    let address = match (raw.rfind('<'), raw.strip_suffix('>')) {
-        (Some(open), Some(inner)) => &inner[open + 1..],
-        _ => raw,
-    };
-    match address.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && (domain.contains('.') || domain == "localhost") => {
-            Ok(raw.to_owned())
-        }
-        _ => Err("expected an e-mail address such as floh@example.com".to_owned()),
-    }
+    raw.parse::<lettre::message::Mailbox>()
+        .map(|_| raw.to_owned())
+        .map_err(|e| format!("expected an e-mail address such as floh@example.com ({e})"))
+}
+
+/// `smtp://[user:password@]host[:port][?tls=required|opportunistic]` or `smtps://…`, as the
+/// mail transport reads it.
+pub fn smtp_url(raw: &str) -> Result<String, Expected> {
+    let url: String = url_with_scheme(raw, &["smtp", "smtps"])?.into();
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&url)
+        .map(|_| url.clone())
+        .map_err(|e| format!("not a usable SMTP URL: {e}"))
 }
 
 pub fn non_empty(raw: &str) -> Result<String, Expected> {

@@ -11,6 +11,7 @@ use super::{Services, watcher};
 use crate::audit::Signer;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::queue::Producer;
 use crate::runtime_settings::RuntimeSettings;
 use crate::shutdown::Lifecycle;
@@ -43,12 +44,14 @@ impl PluginHost {
                 tracing::warn!(plugin = %job_type, "floh.toml configures [plugins.{job_type}], but no loaded plugin handles that job type");
             }
         }
+        let mailer = settings.mail.as_ref().map(Mailer::new).transpose().map_err(RuntimeError::config)?;
         let services = Arc::new(Services {
             settings: RuntimeSettings::new(db.clone(), settings),
             db,
             clock,
             signer: Signer::new(settings.audit.signing_key.expose()),
             queue,
+            mailer,
         });
         let executor = Arc::new(Executor::new(
             runtime,

@@ -42,6 +42,13 @@ pub struct RuntimeOptions {
 #[error("{0:#}")]
 pub struct RuntimeError(wasmtime::Error);
 
+impl RuntimeError {
+    /// A setting the plugin host cannot work with, e.g. an SMTP_URL its transport refuses.
+    pub fn config(message: String) -> Self {
+        Self(wasmtime::Error::msg(message))
+    }
+}
+
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,

@@ -32,6 +32,8 @@ pub struct Services {
     pub settings: RuntimeSettings,
     pub signer: Signer,
     pub queue: Arc<Producer>,
+    /// `None` when SMTP_URL is not set.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 /// The state of one job run's store.
