@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 11] = [
+const PACKAGES: [&str; 12] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -27,6 +27,7 @@ const PACKAGES: [&str; 11] = [
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",
     "floh-fixture-mailer",
+    "floh-fixture-fetcher",
 ];
 
 /// Variants built with a feature: (package, feature, fixture name).

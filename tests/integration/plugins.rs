@@ -478,3 +478,96 @@ async fn mail_failures_say_whether_retrying_helps() {
         "{unconfigured:?}"
     );
 }
+
+/// A real HTTP server on 127.0.0.1 standing in for a connected system; counts the requests
+/// that reach it.
+struct Connector {
+    port: u16,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Connector {
+    async fn start() -> Self {
+        use axum::routing::{get, post};
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        let app = axum::Router::new()
+            .route("/hello", get(|| async { "hello from the connector" }))
+            .route("/echo", post(|body: String| async move { body }))
+            .route("/busy", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try later") }))
+            .layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                next.run(request)
+            }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { port, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn fetcher(allow: &str) -> Host {
+    let toml = format!("[plugins.fetcher]\ngrants = [\"http\"]\nhttp_allow = [{allow:?}]\n");
+    Host::start(&[("fetcher", "fetcher.wasm")], &toml, &[]).await
+}
+
+#[tokio::test]
+async fn outgoing_http_reaches_allowed_hosts() {
+    let connector = Connector::start().await;
+    let host = fetcher(&format!("127.0.0.1:{}", connector.port)).await;
+    let got = host.output("fetcher", serde_json::json!({ "url": connector.url("/hello") })).await;
+    assert_eq!(
+        got,
+        serde_json::json!({ "status": 200, "contentType": "text/plain; charset=utf-8", "body": "hello from the connector" })
+    );
+    let posted = serde_json::json!({ "url": connector.url("/echo"), "post": { "members": ["u1", "u2"] } });
+    assert_eq!(host.output("fetcher", posted).await["body"], r#"{"members":["u1","u2"]}"#);
+
+    let busy = host.run("fetcher", serde_json::json!({ "url": connector.url("/busy") })).await.unwrap_err();
+    assert_eq!((busy.kind, busy.reason.as_str()), (FailureKind::Retryable, "HTTP 503: try later"));
+    assert_eq!(connector.requests(), 3);
+
+    let closed = format!("http://127.0.0.1:{}/", crate::helpers::free_port());
+    let host = fetcher(closed.trim_start_matches("http://").trim_end_matches('/')).await;
+    let refused = host.run("fetcher", serde_json::json!({ "url": closed })).await.unwrap_err();
+    assert_eq!(refused.kind, FailureKind::Retryable);
+    assert!(refused.reason.starts_with("HTTP request failed: ConnectionRefused"), "{}", refused.reason);
+}
+
+#[tokio::test]
+async fn outgoing_http_to_other_hosts_or_without_the_grant_is_refused() {
+    let connector = Connector::start().await;
+    let host = fetcher("127.0.0.1:1").await;
+    let denied =
+        host.run("fetcher", serde_json::json!({ "url": connector.url("/hello") })).await.unwrap_err();
+    assert_eq!(denied.kind, FailureKind::Permanent);
+    assert!(denied.reason.starts_with("outgoing HTTP refused by the host"), "{}", denied.reason);
+    let named = format!(
+        "outgoing HTTP to 127.0.0.1:{} is refused: not in http_allow of [plugins.fetcher]",
+        connector.port
+    );
+    assert!(denied.reason.contains(&named), "{}", denied.reason);
+
+    let ungranted = Host::start(&[("fetcher", "fetcher.wasm"), ("hello", "hello.wasm")], "", &[]).await;
+    let denied =
+        ungranted.run("fetcher", serde_json::json!({ "url": connector.url("/hello") })).await.unwrap_err();
+    assert!(
+        denied.reason.contains("capability `http` is not granted to plugin fetcher"),
+        "{}",
+        denied.reason
+    );
+    assert_eq!(connector.requests(), 0, "no refused request reached the server");
+    assert_eq!(
+        ungranted.output("hello", serde_json::json!({})).await["greeting"],
+        "hello, world",
+        "the host carries on"
+    );
+}

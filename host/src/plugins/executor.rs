@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use wasmtime::Trap;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+use super::Capability;
 use super::bindings::floh::plugin::types;
-use super::capabilities::{JobContext, Services};
+use super::capabilities::{Denial, JobContext, Services};
 use super::registry::Registry;
 use super::runtime::{OUTPUT_CAPTURE_BYTES, Runtime};
 use crate::config::{PluginDefaults, PluginPolicy};
@@ -142,6 +143,7 @@ impl Executor {
 
         let state = store.data_mut();
         let mut context = state.job.take().expect("the job context stays in the store");
+        let http_denials = std::mem::take(&mut state.http_gate.denied);
         let settled = match result {
             Ok(Ok(Ok(outcome))) => match serde_json::from_str::<serde_json::Value>(&outcome.output) {
                 Ok(_) => match context.commit().await {
@@ -173,18 +175,34 @@ impl Executor {
         if settled.is_err() {
             context.rollback().await;
         }
-        settled.map_err(|failure| name_missing_grants(failure, &context))
+        settled.map_err(|failure| name_refusals(failure, &context, &http_denials))
     }
 }
 
 /// A failure of a plugin that was refused a capability says so, whatever the plugin reported.
-fn name_missing_grants(mut failure: JobFailure, context: &JobContext) -> JobFailure {
-    for capability in &context.denied {
-        let named = format!("`{capability}`");
-        if !failure.reason.contains(&named) {
-            failure
-                .reason
-                .push_str(&format!(" (capability {named} is not granted to plugin {})", context.plugin));
+/// Adds to a failure's reason what the host refused the plugin during the run, unless the
+/// plugin already said so: capabilities not granted, hosts not in `http_allow`.
+fn name_refusals(mut failure: JobFailure, context: &JobContext, http: &[Denial]) -> JobFailure {
+    let plugin = &context.plugin;
+    let http_not_granted = http.contains(&Denial::NotGranted).then_some(Capability::Http);
+    // Each refusal is named once: a note already in the reason is not added again.
+    let mut notes: Vec<(String, String)> = context
+        .denied
+        .iter()
+        .chain(&http_not_granted)
+        .map(|c| (format!("`{c}`"), format!("capability `{c}` is not granted to plugin {plugin}")))
+        .collect();
+    for denial in http {
+        if let Denial::NotAllowed(host) = denial {
+            notes.push((
+                host.clone(),
+                format!("outgoing HTTP to {host} is refused: not in http_allow of [plugins.{plugin}]"),
+            ));
+        }
+    }
+    for (mention, note) in notes {
+        if !failure.reason.contains(&mention) {
+            failure.reason.push_str(&format!(" ({note})"));
         }
     }
     failure

@@ -52,6 +52,7 @@ pub use bindings::floh::plugin::{mail, queue};
 pub mod audit;
 pub mod clock;
 pub mod db;
+pub mod http;
 pub mod log;
 pub mod settings;
 

@@ -6,6 +6,7 @@
 mod audit;
 mod clock;
 mod db;
+mod http;
 mod log;
 mod mail;
 mod queue;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 use sqlx::{PgPool, Postgres, Transaction};
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub use self::http::{Denial, HttpGate};
 
 use super::Capability;
 use super::bindings::floh::plugin::types::{self, HostError};
@@ -39,6 +43,9 @@ pub struct Services {
 /// The state of one job run's store.
 pub struct HostState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    /// Outgoing HTTP policy of this run, and what it refused.
+    pub(super) http_gate: HttpGate,
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     /// `None` while a plugin is being described at load time: no host calls then.
@@ -47,7 +54,8 @@ pub struct HostState {
 
 impl HostState {
     pub(super) fn new(wasi: WasiCtx, limits: StoreLimits, job: Option<JobContext>) -> Self {
-        Self { wasi, table: ResourceTable::new(), limits, job }
+        let http_gate = HttpGate::new(job.as_ref().map(|job| job.policy.as_ref()));
+        Self { wasi, http: WasiHttpCtx::new(), http_gate, table: ResourceTable::new(), limits, job }
     }
 
     /// The job's context, if `capability` is granted to its plugin.
@@ -68,6 +76,12 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_gate }
     }
 }
 
