@@ -48,6 +48,7 @@ impl App {
         listener: TcpListener,
         migrate: bool,
     ) -> anyhow::Result<Self> {
+        crate::metrics::init();
         let db = database::connect_lazy(&settings.database)?;
         if migrate {
             database::migrate(&settings.database, &db).await?;

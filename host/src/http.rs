@@ -36,6 +36,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/health", get(health::health))
         .route("/api/health/live", get(health::live))
         .route("/api/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::scrape))
         .nest("/api/admin", admin::routes(state.clone()))
         .with_state(state)
 }

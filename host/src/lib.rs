@@ -24,6 +24,7 @@ pub mod database;
 pub mod health;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod plugins;
 pub mod queue;
 pub mod redis_conn;

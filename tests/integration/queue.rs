@@ -768,3 +768,38 @@ async fn jobs_added_from_the_command_line_act_on_the_demo_data() {
     assert_eq!(revoked, 5, "four revoked by the jobs, one revoked in the demo data already");
     host.stop().await;
 }
+
+/// The value of the sample `name{labels}` in a Prometheus scrape, 0 when absent.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+async fn scrape(host: &Host) -> String {
+    let response = reqwest::get(format!("{}/metrics", host.base)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_plugin_runs_and_time_instantiation() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &["hello", "hostile"], "", &[]).await;
+    let ok = r#"floh_plugin_run_seconds_count{plugin="hello",outcome="ok"}"#;
+    let permanent = r#"floh_plugin_run_seconds_count{plugin="hostile",outcome="permanent"}"#;
+    let instantiated = r#"floh_plugin_instantiation_seconds_count{plugin="hello"}"#;
+    let before = scrape(&host).await;
+
+    assert_eq!(add_and_wait(&queue, "hello", "{}")["state"], "completed");
+    assert_eq!(add_and_wait(&queue, "hostile", r#"{"do":"query"}"#)["state"], "failed");
+    let after = scrape(&host).await;
+    assert!(sample(&after, ok) >= sample(&before, ok) + 1.0, "{after}");
+    assert!(sample(&after, permanent) >= sample(&before, permanent) + 1.0, "{after}");
+    assert!(sample(&after, instantiated) >= sample(&before, instantiated) + 1.0, "{after}");
+    assert!(after.contains("# TYPE floh_plugin_run_seconds histogram"), "{after}");
+    assert!(
+        after.contains(r#"floh_plugin_instantiation_seconds_bucket{plugin="hello",le="0.001"}"#),
+        "{after}"
+    );
+    host.stop().await;
+}

@@ -15,6 +15,7 @@ use super::capabilities::{Denial, JobContext, Services};
 use super::registry::Registry;
 use super::runtime::{OUTPUT_CAPTURE_BYTES, Runtime};
 use crate::config::{PluginDefaults, PluginPolicy};
+use crate::metrics;
 
 /// One job, as the queue hands it over.
 #[derive(Debug, Clone)]
@@ -140,6 +141,7 @@ impl Executor {
             run_ms = ran.as_millis() as u64,
             "plugin ran"
         );
+        metrics::plugin_instantiated(&job.name, instantiated);
 
         let state = store.data_mut();
         let mut context = state.job.take().expect("the job context stays in the store");
@@ -175,6 +177,12 @@ impl Executor {
         if settled.is_err() {
             context.rollback().await;
         }
+        let outcome = match &settled {
+            Ok(_) => "ok",
+            Err(JobFailure { kind: FailureKind::Retryable, .. }) => "retryable",
+            Err(JobFailure { kind: FailureKind::Permanent, .. }) => "permanent",
+        };
+        metrics::plugin_ran(&job.name, outcome, ran);
         settled.map_err(|failure| name_refusals(failure, &context, &http_denials))
     }
 }

@@ -234,9 +234,9 @@ fn split_url(url: &str) -> Result<(Scheme, &str, String), HttpError> {
 
 fn failure(code: ErrorCode) -> HttpError {
     match code {
-        ErrorCode::HttpRequestDenied => {
-            HttpError::Denied("http is not granted to this plugin, or the host is not in its http_allow".into())
-        }
+        ErrorCode::HttpRequestDenied => HttpError::Denied(
+            "http is not granted to this plugin, or the host is not in its http_allow".into(),
+        ),
         ErrorCode::HttpRequestUriInvalid | ErrorCode::HttpRequestMethodInvalid => {
             HttpError::Invalid(format!("{code:?}"))
         }
