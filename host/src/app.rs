@@ -10,6 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::audit::Signer;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::database;
@@ -73,6 +74,7 @@ impl App {
             scheduler,
             queue: producer,
             admin_token: settings.admin_token.clone(),
+            signer: Signer::new(settings.audit.signing_key.expose()),
         };
         Ok(Self { settings, state, plugins, listener })
     }

@@ -28,10 +28,30 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Check the audit log and its signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Check plugin files, or list what a running host has loaded.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit_log hash chain and check every checkpoint's signature, link and
+    /// coverage; exit 1 naming the first bad row or checkpoint.
+    Verify {
+        /// The checkpoint store to check; only `file` in this version [default:
+        /// AUDIT_CHECKPOINT_STORE].
+        #[arg(long, value_parser = ["file"])]
+        store: Option<String>,
+        /// The folder of the `file` store [default: AUDIT_CHECKPOINT_PATH].
+        #[arg(long)]
+        path: Option<std::path::PathBuf>,
     },
 }
 

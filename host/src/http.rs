@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::Signer;
 use crate::config::Secret;
 use crate::plugins::registry::Registry;
 use crate::queue::Producer;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub scheduler: Arc<Scheduler>,
     pub queue: Arc<Producer>,
     pub admin_token: Secret<String>,
+    /// Publishes its public key; signs nothing here.
+    pub signer: Signer,
 }
 
 pub fn routes(state: AppState) -> Router {
@@ -37,6 +40,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/health/live", get(health::live))
         .route("/api/health/ready", get(health::ready))
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/api/audit/public-key", get(audit_public_key))
         .nest("/api/admin", admin::routes(state.clone()))
         .with_state(state)
 }
@@ -55,4 +59,11 @@ pub fn spawn_server(lifecycle: &Lifecycle, listener: TcpListener, router: Router
             tracing::error!(error = %e, "http server failed");
         }
     });
+}
+
+/// The key audit checkpoints are signed with, to verify them anywhere.
+async fn audit_public_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(crate::audit::checkpoint::public_key(&state.signer))
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use floh::app::App;
-use floh::cli::{Cli, Command, JobsCommand, PluginsCommand, ServeArgs};
+use floh::cli::{AuditCommand, Cli, Command, JobsCommand, PluginsCommand, ServeArgs};
 use floh::commands;
 use floh::config::Settings;
 use floh::{database, telemetry};
@@ -42,6 +42,11 @@ fn main() -> ExitCode {
             Command::Seed(_) => seed(&settings).await.map(|()| ExitCode::SUCCESS),
             Command::Jobs { command: JobsCommand::Add { name, data, delay, job_id } } => {
                 commands::jobs::add(&settings, name, &data, delay, job_id).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Audit { command: AuditCommand::Verify { store: _, path } } => {
+                commands::audit::verify(&settings, path)
+                    .await
+                    .map(|intact| if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
             }
             Command::Plugins { command: PluginsCommand::Check { file } } => {
                 commands::plugins::check(&settings, &file)

@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 12] = [
+const PACKAGES: [&str; 14] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -23,11 +23,13 @@ const PACKAGES: [&str; 12] = [
     "run-orphan-cleanup",
     "trigger-workflow",
     "log-retention",
+    "audit-checkpoint",
     "floh-fixture-hostile",
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",
     "floh-fixture-mailer",
     "floh-fixture-fetcher",
+    "floh-fixture-previous-wit",
 ];
 
 /// Variants built with a feature: (package, feature, fixture name).

@@ -14,21 +14,11 @@ async fn get(url: &str) -> (u16, Value) {
     (code, response.json().await.expect("JSON body"))
 }
 
-async fn serve(host: InProcess) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let base = host.url("");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = host.app.router();
-    tokio::spawn(host.app.serve(router, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop)
-}
-
 #[tokio::test]
 async fn ok_when_both_dependencies_answer() {
     let db = TestDb::create().await;
     let host = InProcess::start(test_env(&db.url(), DEFAULT_REDIS), true).await;
-    let (base, _stop) = serve(host).await;
+    let (base, _stop) = host.serve();
 
     let (code, body) = get(&format!("{base}/api/health")).await;
     assert_eq!(code, 200);
@@ -52,7 +42,7 @@ async fn degraded_when_redis_port_is_closed() {
     let db = TestDb::create().await;
     let closed = format!("redis://127.0.0.1:{}", free_port());
     let host = InProcess::start(test_env(&db.url(), &closed), true).await;
-    let (base, _stop) = serve(host).await;
+    let (base, _stop) = host.serve();
 
     let (code, body) = get(&format!("{base}/api/health")).await;
     assert_eq!(code, 200, "degraded still answers 200");
@@ -68,7 +58,7 @@ async fn follows_a_redis_server_that_stops_and_comes_back() {
     let db = TestDb::create().await;
     let mut redis = RedisServer::start();
     let host = InProcess::start(test_env(&db.url(), &redis.url()), true).await;
-    let (base, _stop) = serve(host).await;
+    let (base, _stop) = host.serve();
     let health = format!("{base}/api/health");
 
     assert_eq!(get(&health).await.1["status"], "ok");
@@ -95,7 +85,7 @@ async fn follows_a_redis_server_that_stops_and_comes_back() {
 async fn degraded_and_not_ready_when_the_database_is_unreachable() {
     let closed = format!("postgres://postgres@127.0.0.1:{}/floh", free_port());
     let host = InProcess::start(test_env(&closed, DEFAULT_REDIS), false).await;
-    let (base, _stop) = serve(host).await;
+    let (base, _stop) = host.serve();
 
     let (code, body) = get(&format!("{base}/api/health")).await;
     assert_eq!(code, 200);
@@ -116,7 +106,7 @@ async fn answers_promptly_when_dependencies_accept_but_never_reply() {
     let env =
         test_env(&format!("postgres://postgres@{}/floh", hanging.addr), &format!("redis://{}", hanging.addr));
     let host = InProcess::start(env, false).await;
-    let (base, _stop) = serve(host).await;
+    let (base, _stop) = host.serve();
 
     let started = Instant::now();
     let (code, body) = get(&format!("{base}/api/health")).await;

@@ -195,6 +195,17 @@ impl InProcess {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Serves until the returned sender is dropped or used; returns the base URL too.
+    pub fn serve(self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let base = self.url("");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = self.app.router();
+        tokio::spawn(self.app.serve(router, async move {
+            let _ = stopped.await;
+        }));
+        (base, stop)
+    }
 }
 
 /// The real `floh` binary, run in an empty working directory with only the given environment.

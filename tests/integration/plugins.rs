@@ -263,7 +263,7 @@ async fn bad_files_are_refused_with_their_reason() {
         ("truncated.wasm", "not a valid WebAssembly component"),
         (
             "wrong-world.wasm",
-            "does not export the floh:plugin@0.1.0 job-plugin world: type-checking export func `describe`",
+            "does not export the floh:plugin@0.1.1 job-plugin world: type-checking export func `describe`",
         ),
         ("future-wit.wasm", "component imports instance `floh:plugin/log@0.2.0`"),
         ("describe-panics.wasm", "describe() failed"),
@@ -356,7 +356,7 @@ fn plugins_check_accepts_the_bundled_plugins_and_refuses_the_hostile_ones() {
     assert!(stdout.contains("not granted:  db, settings"), "{stdout}");
 
     for (fixture, reason) in [
-        ("wrong-world", "does not export the floh:plugin@0.1.0 job-plugin world"),
+        ("wrong-world", "does not export the floh:plugin@0.1.1 job-plugin world"),
         ("future-wit", "floh:plugin/log@0.2.0"),
         ("describe-panics", "describe() failed"),
     ] {
@@ -570,4 +570,12 @@ async fn outgoing_http_to_other_hosts_or_without_the_grant_is_refused() {
         "hello, world",
         "the host carries on"
     );
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_previous_contract_release_still_runs() {
+    let host = Host::start(&[("previous-wit", "previous-wit.wasm")], "", &[]).await;
+    assert_eq!(host.status("previous-wit.wasm").status, "loaded");
+    let output = host.output("previous-wit", serde_json::json!({})).await;
+    assert!(output["job"].as_str().unwrap().starts_with("job-"), "{output}");
 }

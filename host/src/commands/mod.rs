@@ -1,4 +1,5 @@
-//! The one-shot subcommands besides `serve`: `plugins check|list`, `jobs add`.
+//! The one-shot subcommands besides `serve`: `plugins check|list`, `jobs add`, `audit verify`.
 
+pub mod audit;
 pub mod jobs;
 pub mod plugins;

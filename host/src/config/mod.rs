@@ -32,11 +32,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where signed audit checkpoints are published. `s3` and `siem` are planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointStore {
+    /// One JSON file per checkpoint in AUDIT_CHECKPOINT_PATH.
     File,
-    S3,
-    Siem,
 }
 
 #[derive(Debug, Clone)]
@@ -343,15 +343,9 @@ impl Validator {
         let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
         let run_artifact_retention_days =
             self.get(&RUN_ARTIFACT_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
-        let store = self.get(&AUDIT_CHECKPOINT_STORE, |s| {
-            parse::one_of(
-                s,
-                &[
-                    ("file", CheckpointStore::File),
-                    ("s3", CheckpointStore::S3),
-                    ("siem", CheckpointStore::Siem),
-                ],
-            )
+        let store = self.get(&AUDIT_CHECKPOINT_STORE, |s| match s.trim() {
+            "s3" | "siem" => Err("planned, not in this version: use file".to_owned()),
+            s => parse::one_of(s, &[("file", CheckpointStore::File)]),
         });
         let checkpoint_path = self.get(&AUDIT_CHECKPOINT_PATH, parse::non_empty).map(PathBuf::from);
         let schedule = self.get(&AUDIT_CHECKPOINT_SCHEDULE, parse::cron);
@@ -538,7 +532,7 @@ mod tests {
             "DB_POOL_CONNECTION_TIMEOUT_MS=0: expected an integer",
             "STUCK_RUN_TIMEOUT_MINUTES=0: expected an integer 1-1440",
             "LOG_RETENTION_DAYS=-1: expected an integer 1-36500",
-            "AUDIT_CHECKPOINT_STORE=ftp: expected one of: file, s3, siem",
+            "AUDIT_CHECKPOINT_STORE=ftp: expected one of: file",
             "DATABASE_URL=mysql://db/floh: expected a URL like postgres://",
             "REDIS_URL=localhost:6379: expected a URL like redis://",
             "AUDIT_CHECKPOINT_SCHEDULE=every 6 hours: expected a cron expression",

@@ -9,6 +9,7 @@ use super::registry::Registry;
 use super::runtime::{Runtime, RuntimeError, RuntimeOptions};
 use super::{Services, watcher};
 use crate::audit::Signer;
+use crate::audit::checkpoint::FileStore;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::mail::Mailer;
@@ -52,6 +53,7 @@ impl PluginHost {
             signer: Signer::new(settings.audit.signing_key.expose()),
             queue,
             mailer,
+            checkpoints: FileStore::new(settings.audit.path.clone()),
         });
         let executor = Arc::new(Executor::new(
             runtime,

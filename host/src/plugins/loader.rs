@@ -22,7 +22,7 @@ use crate::audit::sha256_hex;
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 const DESCRIBE_MEMORY_MIB: u32 = 64;
 /// The WIT package this host implements.
-pub const WIT_PACKAGE: &str = "floh:plugin@0.1.0";
+pub const WIT_PACKAGE: &str = "floh:plugin@0.1.1";
 
 /// What a plugin says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -3,7 +3,7 @@
 
 use crate::HostError;
 use crate::bindings::floh::plugin::audit as host;
-pub use crate::bindings::floh::plugin::audit::{Event, Signature};
+pub use crate::bindings::floh::plugin::audit::{Event, Published, Signature};
 
 impl Event {
     /// An event with no details; `actor` is e.g. `system:role-expiry-check`.
@@ -33,4 +33,15 @@ pub fn append(event: &Event) -> Result<i64, HostError> {
 /// Signs `payload` with the host's audit key.
 pub fn sign(payload: &[u8]) -> Result<Signature, HostError> {
     host::sign(payload)
+}
+
+/// The id of the key [`sign`] signs with.
+pub fn key_id() -> Result<String, HostError> {
+    host::key_id()
+}
+
+/// Publishes a checkpoint document to the host's checkpoint store as `name`; see
+/// [`Published`] for what comes back.
+pub fn publish_checkpoint(name: &str, document: &str) -> Result<Published, HostError> {
+    host::publish_checkpoint(name, document)
 }

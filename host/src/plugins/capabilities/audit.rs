@@ -1,7 +1,8 @@
 use super::{HostState, db};
+use crate::audit::checkpoint::StoreError;
 use crate::audit::{self, AuditError, AuditEvent};
 use crate::plugins::Capability;
-use crate::plugins::bindings::floh::plugin::audit::{Event, Host, Signature};
+use crate::plugins::bindings::floh::plugin::audit::{Event, Host, Published, Signature};
 use crate::plugins::bindings::floh::plugin::types::HostError;
 
 impl Host for HostState {
@@ -27,5 +28,24 @@ impl Host for HostState {
         let job = self.granted(Capability::Audit)?;
         let signer = &job.services.signer;
         Ok(Signature { key_id: signer.key_id(), signature: signer.sign(&payload).to_vec() })
+    }
+
+    async fn key_id(&mut self) -> Result<String, HostError> {
+        Ok(self.granted(Capability::Audit)?.services.signer.key_id())
+    }
+
+    async fn publish_checkpoint(&mut self, name: String, document: String) -> Result<Published, HostError> {
+        let job = self.granted(Capability::Audit)?;
+        let services = &job.services;
+        let published =
+            services.checkpoints.publish(&name, &document, &services.signer).await.map_err(|e| match e {
+                StoreError::BadName(_) => HostError::Invalid(e.to_string()),
+                StoreError::Io { .. } => HostError::Unavailable(e.to_string()),
+            })?;
+        Ok(Published {
+            store: published.store.to_owned(),
+            location: published.location,
+            document: published.document,
+        })
     }
 }

@@ -38,6 +38,8 @@ pub struct Services {
     pub queue: Arc<Producer>,
     /// `None` when SMTP_URL is not set.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Where `audit.publish-checkpoint` puts documents.
+    pub checkpoints: crate::audit::checkpoint::FileStore,
 }
 
 /// The state of one job run's store.

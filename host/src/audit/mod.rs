@@ -1,5 +1,8 @@
 //! The audit log: append-only rows chained by SHA-256, and the ed25519 key that signs for it.
 
+pub mod checkpoint;
+pub mod verify;
+
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
@@ -106,6 +109,12 @@ impl Signer {
 
     pub fn sign(&self, payload: &[u8]) -> [u8; 64] {
         self.key.sign(payload).to_bytes()
+    }
+
+    /// Whether `signature` is this key's signature of `payload`.
+    pub fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
+        ed25519_dalek::Signature::from_slice(signature)
+            .is_ok_and(|signature| self.key.verifying_key().verify_strict(payload, &signature).is_ok())
     }
 }
 
