@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 14] = [
+const PACKAGES: [&str; 15] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -24,6 +24,7 @@ const PACKAGES: [&str; 14] = [
     "trigger-workflow",
     "log-retention",
     "audit-checkpoint",
+    "deliver-scheduled-report",
     "floh-fixture-hostile",
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",

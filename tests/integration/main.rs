@@ -12,5 +12,6 @@ mod node;
 mod plugins;
 mod pool;
 mod queue;
+mod reports;
 mod shutdown;
 mod smtp;

@@ -13,6 +13,7 @@ const TABLES: &[&str] = &[
     "drift_findings",
     "entitlements",
     "observed_entitlements",
+    "report_deliveries",
     "role_assignments",
     "role_document_requirements",
     "roles",

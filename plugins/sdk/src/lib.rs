@@ -109,6 +109,17 @@ impl Job {
         let rest = self.id.strip_prefix("repeat:")?;
         rest.rsplit_once(':')?.1.parse().ok()
     }
+
+    /// When the job was due: its [`occurrence`](Self::occurrence), else `scheduledFor`
+    /// (milliseconds) in its data, else when it was enqueued. Scheduled work keyed by this
+    /// time is done once per occurrence, however often the job is delivered.
+    pub fn due(&self) -> Timestamp {
+        self.occurrence()
+            .or_else(|| {
+                serde_json::from_str::<serde_json::Value>(&self.data).ok()?.get("scheduledFor")?.as_i64()
+            })
+            .unwrap_or(self.enqueued_at)
+    }
 }
 
 impl std::fmt::Display for Capability {

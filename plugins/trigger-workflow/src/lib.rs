@@ -9,7 +9,7 @@
 //! workflow, starts nothing either; the outcome says why.
 
 use floh_plugin_sdk::audit::{self, Event};
-use floh_plugin_sdk::{Capability, Job, JobError, Outcome, Plugin, PluginInfo, Timestamp, clock, db, log};
+use floh_plugin_sdk::{Capability, Job, JobError, Outcome, Plugin, PluginInfo, clock, db, log};
 use serde_json::json;
 
 struct TriggerWorkflow;
@@ -18,7 +18,6 @@ struct TriggerWorkflow;
 #[serde(rename_all = "camelCase")]
 struct Data {
     schedule_id: String,
-    scheduled_for: Option<Timestamp>,
 }
 
 impl Plugin for TriggerWorkflow {
@@ -29,7 +28,7 @@ impl Plugin for TriggerWorkflow {
 
     fn run(job: Job) -> Result<Outcome, JobError> {
         let data: Data = job.data()?;
-        let occurrence = job.occurrence().or(data.scheduled_for).unwrap_or(job.enqueued_at);
+        let occurrence = job.due();
         let skipped = |why: &str| {
             log::with_fields(
                 log::Level::Info,
