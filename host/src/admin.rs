@@ -1,11 +1,12 @@
 //! `/api/admin/*`: operator endpoints behind the bearer token ADMIN_TOKEN.
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
 use crate::http::AppState;
@@ -21,6 +22,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/plugins/reload", post(reload_plugins))
         .route("/jobs", post(add_job))
         .route("/logging/purge", post(purge_logs))
+        .route("/approvals/{id}/escalations", post(schedule_escalations))
         .route("/schedules", get(list_schedules))
         .route("/schedules/sync", post(sync_schedules))
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -130,6 +132,66 @@ async fn purge_logs(State(state): State<AppState>) -> Response {
         job_id: None,
     };
     enqueue(&state, job).await
+}
+
+/// An approval's status, due date, reminder interval (hours) and most reminders.
+type EscalationPolicy = (String, DateTime<Utc>, i32, i32);
+
+/// Schedules the escalation of a pending approval: its first reminder one reminder interval
+/// from now (if that is before the due date and it may have reminders), and its reassignment
+/// at the due date. Job ids derive from the approval, so scheduling twice changes nothing.
+async fn schedule_escalations(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let error = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    if id.contains(':') {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "an approval id for escalation must not contain `:`".into(),
+        );
+    }
+    let approval: Result<Option<EscalationPolicy>, _> = sqlx::query_as(
+        "SELECT status, due_at, reminder_interval_hours, max_reminders FROM approvals WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&state.db)
+    .await;
+    let (status, due_at, interval_hours, max_reminders) = match approval {
+        Ok(Some(approval)) => approval,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no approval {id}")),
+        Err(e) => return unavailable(e),
+    };
+    if status != "pending" {
+        return error(StatusCode::CONFLICT, format!("approval {id} is {status}, not pending"));
+    }
+    let until_due = (due_at - Utc::now()).to_std().unwrap_or_default();
+    let interval = std::time::Duration::from_secs(interval_hours as u64 * 3600);
+    let mut scheduled = serde_json::Map::new();
+    if max_reminders > 0 && interval < until_due {
+        let reminder = NewJob {
+            name: "escalation-reminder".into(),
+            data: serde_json::json!({ "approvalId": id, "reminder": 1 }),
+            delay: Some(interval),
+            job_id: Some(format!("escalation-reminder:{id}:1")),
+        };
+        match state.queue.enqueue(reminder).await {
+            Ok(job) => scheduled.insert("reminder".into(), job.into()),
+            Err(e) => return unavailable(e),
+        };
+    } else {
+        scheduled.insert("reminder".into(), serde_json::Value::Null);
+    }
+    let reassignment = NewJob {
+        name: "escalation-reassignment".into(),
+        data: serde_json::json!({ "approvalId": id }),
+        delay: Some(until_due),
+        job_id: Some(format!("escalation-reassignment:{id}:{}", due_at.timestamp_millis())),
+    };
+    match state.queue.enqueue(reassignment).await {
+        Ok(job) => scheduled.insert("reassignment".into(), job.into()),
+        Err(e) => return unavailable(e),
+    };
+    (StatusCode::CREATED, Json(serde_json::Value::Object(scheduled))).into_response()
 }
 
 async fn enqueue(state: &AppState, job: NewJob) -> Response {

@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 15] = [
+const PACKAGES: [&str; 17] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -25,6 +25,8 @@ const PACKAGES: [&str; 15] = [
     "log-retention",
     "audit-checkpoint",
     "deliver-scheduled-report",
+    "escalation-reminder",
+    "escalation-reassignment",
     "floh-fixture-hostile",
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",

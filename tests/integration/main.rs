@@ -3,6 +3,7 @@
 mod audit;
 mod catalogue;
 mod cli;
+mod escalations;
 mod fixtures;
 mod health;
 mod helpers;

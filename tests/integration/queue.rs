@@ -10,12 +10,12 @@ use crate::helpers::{InProcess, TestDb, run_floh, test_env, with};
 use crate::node;
 
 /// A key prefix of the test's own, removed when it ends.
-struct TestQueue {
-    prefix: String,
+pub struct TestQueue {
+    pub prefix: String,
 }
 
 impl TestQueue {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self { prefix: format!("floh-test-{}", TestDb::unique_name()) }
     }
 
@@ -135,7 +135,7 @@ fn add_and_wait(queue: &TestQueue, name: &str, data: &str) -> Value {
 }
 
 /// Job `id` and the queue's counts as the Node client sees them.
-fn inspect(queue: &TestQueue, id: &str) -> Value {
+pub fn inspect(queue: &TestQueue, id: &str) -> Value {
     tokio::task::block_in_place(|| node::run("inspect.mjs", &[id], &queue.prefix))
 }
 
@@ -801,5 +801,59 @@ async fn metrics_count_plugin_runs_and_time_instantiation() {
         after.contains(r#"floh_plugin_instantiation_seconds_bucket{plugin="hello",le="0.001"}"#),
         "{after}"
     );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_schedules_an_approvals_reminder_and_escalation() {
+    let queue = TestQueue::new();
+    let host = Host::start(&queue, &[], "", &[]).await;
+    let mut conn = host.db.connect().await;
+    let now = chrono::Utc::now();
+    sqlx::query("INSERT INTO users (id, email, display_name, created_at, updated_at) VALUES ('u1', 'u1@example.com', 'U1', $1, $1)")
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (id, status) in [("a1", "pending"), ("a2", "approved")] {
+        sqlx::query(
+            "INSERT INTO approvals (id, subject, approver_id, status, due_at, created_at, updated_at)
+             VALUES ($1, 'Access', 'u1', $2, $3, $4, $4)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(now + chrono::Duration::hours(72))
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let client = reqwest::Client::new();
+    let url = |id: &str| format!("{}/api/admin/approvals/{id}/escalations", host.base);
+    let post = |id: &str| client.post(url(id)).bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN).send();
+    assert_eq!(client.post(url("a1")).send().await.unwrap().status().as_u16(), 401);
+
+    let scheduled = post("a1").await.unwrap();
+    assert_eq!(scheduled.status().as_u16(), 201);
+    let scheduled: Value = scheduled.json().await.unwrap();
+    assert_eq!(scheduled["reminder"], "escalation-reminder:a1:1");
+    let reassignment = scheduled["reassignment"].as_str().unwrap().to_owned();
+    assert!(reassignment.starts_with("escalation-reassignment:a1:"), "{scheduled}");
+
+    let reminder = inspect(&queue, "escalation-reminder:a1:1")["job"].clone();
+    assert_eq!((&reminder["state"], &reminder["opts"]["delay"]), (&json!("delayed"), &json!(24 * 3_600_000)));
+    let escalation = inspect(&queue, &reassignment)["job"].clone();
+    let delay = escalation["opts"]["delay"].as_u64().unwrap();
+    assert!((71 * 3_600_000..=72 * 3_600_000).contains(&delay), "due in 72 hours: {delay}");
+    assert_eq!(escalation["data"], json!({ "approvalId": "a1" }));
+
+    assert_eq!(
+        post("a1").await.unwrap().json::<Value>().await.unwrap(),
+        scheduled,
+        "scheduling twice is harmless"
+    );
+    assert_eq!(inspect(&queue, "x")["counts"]["delayed"], 2);
+    assert_eq!(post("a2").await.unwrap().status().as_u16(), 409);
+    assert_eq!(post("nope").await.unwrap().status().as_u16(), 404);
     host.stop().await;
 }

@@ -44,16 +44,17 @@ pub mod bindings {
 pub use wit_bindgen;
 
 pub use bindings::Guest as Plugin;
+pub use bindings::floh::plugin::queue;
 pub use bindings::floh::plugin::types::{
     Capability, HostError, Job, JobError, Outcome, PluginInfo, Timestamp, Value,
 };
-pub use bindings::floh::plugin::{mail, queue};
 
 pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod http;
 pub mod log;
+pub mod mail;
 pub mod settings;
 
 /// Exports `$plugin` (a type implementing [`Plugin`]) as the component's `describe` and `run`.

@@ -1,0 +1,191 @@
+//! Approval reminders and escalation against the real schema, a real SMTP server and the real
+//! queue, with time moved by the host's clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use floh::clock::ManualClock;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::fixtures::example_toml;
+use crate::job_host::{Host, now};
+use crate::queue::{TestQueue, inspect};
+use crate::smtp::SmtpSink;
+
+struct Approvals {
+    host: Host,
+    pool: PgPool,
+    clock: Arc<ManualClock>,
+    sink: SmtpSink,
+    queue: TestQueue,
+}
+
+impl Approvals {
+    async fn start() -> Self {
+        let (sink, queue) = (SmtpSink::start(), TestQueue::new());
+        let clock = Arc::new(ManualClock::new(now()));
+        let host = Host::start_with(
+            &[
+                ("escalation-reminder", "escalation-reminder.wasm"),
+                ("escalation-reassignment", "escalation-reassignment.wasm"),
+            ],
+            &example_toml(),
+            &[("SMTP_URL", &sink.url()), ("MAIL_FROM", "floh@example.com"), ("QUEUE_PREFIX", &queue.prefix)],
+            clock.clone(),
+        )
+        .await;
+        let pool = PgPool::connect(&host.db.url()).await.unwrap();
+        for (id, manager) in [("boss", None), ("approver", Some("boss")), ("loner", None), ("fallback", None)]
+        {
+            sqlx::query(
+                "INSERT INTO users (id, email, display_name, manager_id, created_at, updated_at)
+                 VALUES ($1, $1 || '@example.com', initcap($1), $2, $3, $3)",
+            )
+            .bind(id)
+            .bind(manager)
+            .bind(now())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        Self { host, pool, clock, sink, queue }
+    }
+
+    async fn approval(&self, id: &str, approver: &str, status: &str, due_in_hours: i64) {
+        sqlx::query(
+            "INSERT INTO approvals (id, subject, approver_id, status, due_at, reminder_interval_hours, max_reminders,
+                                    created_at, updated_at)
+             VALUES ($1, 'Access to payroll for Dana', $2, $3, $4, 24, 3, $5, $5)",
+        )
+        .bind(id)
+        .bind(approver)
+        .bind(status)
+        .bind(now() + Duration::hours(due_in_hours))
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
+    fn at_hour(&self, hours: i64) {
+        self.clock.set(now() + Duration::hours(hours));
+    }
+
+    async fn remind(&self, id: &str, n: i64) -> Value {
+        self.host.output("escalation-reminder", json!({ "approvalId": id, "reminder": n })).await
+    }
+
+    async fn reassign(&self, id: &str) -> Value {
+        self.host.output("escalation-reassignment", json!({ "approvalId": id })).await
+    }
+
+    /// (approver, previous approver, reminders sent, escalated at).
+    async fn state(&self, id: &str) -> (String, Option<String>, i32, Option<DateTime<Utc>>) {
+        sqlx::query_as("SELECT approver_id, previous_approver_id, reminder_count, escalated_at FROM approvals WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    fn queued(&self, id: &str) -> Value {
+        tokio::task::block_in_place(|| inspect(&self.queue, id))["job"].clone()
+    }
+
+    fn no_mail(&self) -> bool {
+        self.sink.nothing_within(std::time::Duration::from_millis(300))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated() {
+    let approvals = Approvals::start().await;
+    approvals.approval("a1", "approver", "pending", 50).await;
+
+    let first = approvals.remind("a1", 1).await;
+    assert_eq!(first, json!({ "reminded": true, "reminder": 1, "next": "escalation-reminder:a1:2" }));
+    let mail = approvals.sink.next();
+    assert_eq!(mail["rcptTo"], json!(["approver@example.com"]));
+    assert_eq!(mail["subject"], "Reminder: your approval is needed — Access to payroll for Dana");
+    let next = approvals.queued("escalation-reminder:a1:2");
+    assert_eq!((&next["state"], &next["opts"]["delay"]), (&json!("delayed"), &json!(86_400_000)));
+    assert_eq!(next["data"], json!({ "approvalId": "a1", "reminder": 2 }));
+
+    assert_eq!(
+        approvals.remind("a1", 1).await["skipped"],
+        "reminder 1 already sent",
+        "a retry sends nothing"
+    );
+    assert!(approvals.no_mail());
+
+    approvals.at_hour(24);
+    assert_eq!(approvals.remind("a1", 2).await["next"], "escalation-reminder:a1:3");
+    approvals.at_hour(48);
+    assert_eq!(approvals.remind("a1", 3).await["next"], Value::Null, "the third is the last");
+    for _ in 2..=3 {
+        assert_eq!(
+            approvals.sink.next()["subject"],
+            "Reminder: your approval is needed — Access to payroll for Dana"
+        );
+    }
+    assert_eq!(approvals.state("a1").await.2, 3);
+
+    // Before the due date the reassignment only looks again at the due date.
+    approvals.at_hour(49);
+    let early = approvals.reassign("a1").await;
+    assert_eq!(early["escalated"], false);
+    let due = (now() + Duration::hours(50)).timestamp_millis();
+    let again = approvals.queued(&format!("escalation-reassignment:a1:{due}"));
+    assert_eq!(again["opts"]["delay"], json!(3_600_000));
+
+    approvals.at_hour(50);
+    assert_eq!(
+        approvals.reassign("a1").await,
+        json!({ "escalated": true, "from": "approver", "to": "boss" })
+    );
+    let (to_new, to_old) = (approvals.sink.next(), approvals.sink.next());
+    assert_eq!(
+        (&to_new["rcptTo"], &to_new["subject"]),
+        (&json!(["boss@example.com"]), &json!("Escalated to you: Access to payroll for Dana"))
+    );
+    assert_eq!(to_old["rcptTo"], json!(["approver@example.com"]));
+    assert_eq!(
+        approvals.state("a1").await,
+        ("boss".to_owned(), Some("approver".to_owned()), 3, Some(now() + Duration::hours(50)))
+    );
+    let audit: (String, String, String) = sqlx::query_as("SELECT action, target, reason FROM audit_log")
+        .fetch_one(&approvals.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit,
+        (
+            "approval.escalated".to_owned(),
+            "approval:a1".to_owned(),
+            "Approval overdue since 2027-01-17T10:00:00.000Z; reassigned from approver to boss".to_owned()
+        )
+    );
+    assert_eq!(approvals.reassign("a1").await["skipped"], "already escalated");
+    assert_eq!(approvals.remind("a1", 4).await["skipped"], "overdue: escalation takes over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decided_approvals_are_left_alone_and_a_missing_target_is_named() {
+    let approvals = Approvals::start().await;
+    approvals.approval("decided", "approver", "approved", -1).await;
+    assert_eq!(approvals.remind("decided", 1).await["skipped"], "approval approved");
+    assert_eq!(approvals.reassign("decided").await["skipped"], "approval approved");
+    assert!(approvals.no_mail());
+
+    approvals.approval("lonely", "loner", "pending", -1).await;
+    let failure =
+        approvals.host.run("escalation-reassignment", json!({ "approvalId": "lonely" })).await.unwrap_err();
+    assert!(failure.reason.starts_with("approval lonely has no escalation target"), "{}", failure.reason);
+    sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('escalation_fallback_approver', '\"fallback\"', $1, 'test')")
+        .bind(now())
+        .execute(&approvals.pool)
+        .await
+        .unwrap();
+    assert_eq!(approvals.reassign("lonely").await["to"], "fallback");
+}
