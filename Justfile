@@ -1,7 +1,7 @@
 # Tasks for working on floh. `just --list` shows them; each is plain cargo underneath.
 
 plugins_dir := "plugins-dist"
-bundled := "hello stuck-run-recovery role-expiry-check document-expiry-check run-orphan-cleanup trigger-workflow log-retention audit-checkpoint deliver-scheduled-report escalation-reminder escalation-reassignment"
+bundled := "hello stuck-run-recovery role-expiry-check document-expiry-check run-orphan-cleanup trigger-workflow log-retention audit-checkpoint deliver-scheduled-report escalation-reminder escalation-reassignment entitlement-reconciliation"
 
 # Build the bundled plugins and the host, then start the host (with floh.example.toml's grants
 # unless FLOH_CONFIG names another file).

@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 17] = [
+const PACKAGES: [&str; 18] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
@@ -27,6 +27,7 @@ const PACKAGES: [&str; 17] = [
     "deliver-scheduled-report",
     "escalation-reminder",
     "escalation-reassignment",
+    "entitlement-reconciliation",
     "floh-fixture-hostile",
     "floh-fixture-wrong-world",
     "floh-fixture-future-wit",

@@ -13,6 +13,8 @@ mod node;
 mod plugins;
 mod pool;
 mod queue;
+mod reconciliation;
 mod reports;
+mod scim;
 mod shutdown;
 mod smtp;

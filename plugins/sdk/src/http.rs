@@ -114,6 +114,12 @@ impl Request {
     pub fn send(self) -> Result<Response, HttpError> {
         let (scheme, authority, path) = split_url(&self.url)?;
         let headers = Fields::new();
+        // A known length rather than chunked encoding, which not every server reads.
+        if !self.body.is_empty() || matches!(self.method, "POST" | "PUT" | "PATCH") {
+            headers
+                .append("content-length", self.body.len().to_string().as_bytes())
+                .map_err(|e| HttpError::Invalid(format!("header content-length: {e:?}")))?;
+        }
         for (name, value) in &self.headers {
             headers
                 .append(name, value.as_bytes())
