@@ -80,14 +80,18 @@ async fn a_request_that_outlives_the_grace_period_is_named() {
 async fn sigterm_drains_and_exits_zero_within_the_grace_period() {
     let db = TestDb::create().await;
     let hanging = HangingServer::start().await;
-    let env =
-        with(test_env(&db.url(), &format!("redis://{}", hanging.addr)), &[("SHUTDOWN_GRACE_SECONDS", "10")]);
+    // The probe hangs on Redis for up to 4 s; SIGTERM comes a second into it, late enough for
+    // the host to have accepted the connection even on a busy machine.
+    let env = with(
+        test_env(&db.url(), &format!("redis://{}", hanging.addr)),
+        &[("SHUTDOWN_GRACE_SECONDS", "10"), ("HEALTH_CHECK_TIMEOUT_MS", "4000")],
+    );
     let mut floh = FlohProcess::spawn(&env, &["serve"]);
     floh.wait_listening();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", floh.port).parse().unwrap();
 
     let health = tokio::spawn(reqwest::get(floh.url("/api/health")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let signalled = Instant::now();
     floh.signal("TERM");
 
@@ -128,7 +132,7 @@ async fn exceeding_the_grace_period_exits_non_zero_and_says_what_ran() {
     let mut floh = FlohProcess::spawn(&env, &["serve"]);
     floh.wait_listening();
     let _probe = tokio::spawn(reqwest::get(floh.url("/api/health")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     floh.signal("TERM");
     let status = floh.wait_exit(Duration::from_secs(5));
     assert_ne!(status.code(), Some(0));
