@@ -128,11 +128,6 @@ impl App {
 
 /// `floh@<host>:<pid>`: how this worker appears in bull-board and `CLIENT LIST`.
 fn worker_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let host = crate::telemetry::host_name().unwrap_or_else(|| "unknown".to_owned());
     format!("floh@{host}:{}", std::process::id())
 }

@@ -45,9 +45,10 @@ pub enum AuditCommand {
     /// Recompute the audit_log hash chain and check every checkpoint's signature, link and
     /// coverage; exit 1 naming the first bad row or checkpoint.
     Verify {
-        /// The checkpoint store to check; only `file` in this version [default:
-        /// AUDIT_CHECKPOINT_STORE].
-        #[arg(long, value_parser = ["file"])]
+        /// The checkpoint store to check, configured by its variables (AUDIT_CHECKPOINT_PATH,
+        /// AUDIT_CHECKPOINT_S3_*, AUDIT_CHECKPOINT_SIEM_URL) [default: AUDIT_CHECKPOINT_STORE].
+        /// A SIEM cannot be read back: `siem` checks the copies in audit_checkpoints.
+        #[arg(long, value_parser = ["file", "s3", "siem"])]
         store: Option<String>,
         /// The folder of the `file` store [default: AUDIT_CHECKPOINT_PATH].
         #[arg(long)]

@@ -43,10 +43,8 @@ fn main() -> ExitCode {
             Command::Jobs { command: JobsCommand::Add { name, data, delay, job_id } } => {
                 commands::jobs::add(&settings, name, &data, delay, job_id).await.map(|()| ExitCode::SUCCESS)
             }
-            Command::Audit { command: AuditCommand::Verify { store: _, path } } => {
-                commands::audit::verify(&settings, path)
-                    .await
-                    .map(|intact| if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Command::Audit { command: AuditCommand::Verify { store, path } } => {
+                audit_verify(settings, store, path).await
             }
             Command::Plugins { command: PluginsCommand::Check { file } } => {
                 commands::plugins::check(&settings, &file)
@@ -80,6 +78,22 @@ async fn migrate(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     database::migrate(&settings.database, &pool).await?;
     tracing::info!("database is up to date");
     Ok(pool)
+}
+
+/// `floh audit verify`, with `--store` standing in for AUDIT_CHECKPOINT_STORE.
+async fn audit_verify(
+    settings: Settings,
+    store: Option<String>,
+    path: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let settings = match store {
+        Some(store) => {
+            Settings::load_from(std::env::vars().chain([("AUDIT_CHECKPOINT_STORE".to_owned(), store)]))?
+        }
+        None => settings,
+    };
+    let intact = commands::audit::verify(&settings, path).await?;
+    Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn seed(settings: &Settings) -> anyhow::Result<()> {

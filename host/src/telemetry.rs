@@ -14,3 +14,12 @@ pub fn init(level: &str, format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
 }
+
+/// This machine's name: HOSTNAME (set in containers), else the kernel's.
+pub fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}

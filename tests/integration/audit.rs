@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use floh::audit::checkpoint::{Document, FileStore};
+use floh::audit::store::Store;
 use floh::audit::verify::{Summary, VerifyError};
 use floh::audit::{AuditEvent, Signer};
 use serde_json::{Value, json};
@@ -18,21 +19,25 @@ use crate::job_host::{Host, now};
 struct Audited {
     host: Host,
     pool: PgPool,
+    /// The folder of the file store (unused by the others).
     store: tempfile::TempDir,
+    /// The store the host publishes to, as verification reads it.
+    published: Store,
 }
 
 impl Audited {
+    /// With the file store in a folder of its own.
     async fn start() -> Self {
-        let store = tempfile::tempdir().unwrap();
-        let path = store.path().display().to_string();
-        let host = Host::start(
-            &[("audit-checkpoint", "audit-checkpoint.wasm")],
-            &example_toml(),
-            &[("AUDIT_CHECKPOINT_PATH", &path)],
-        )
-        .await;
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().display().to_string();
+        let published = Store::File(FileStore::new(folder.path().to_owned()));
+        Self::start_with(&[("AUDIT_CHECKPOINT_PATH", &path)], published, folder).await
+    }
+
+    async fn start_with(env: &[(&str, &str)], published: Store, store: tempfile::TempDir) -> Self {
+        let host = Host::start(&[("audit-checkpoint", "audit-checkpoint.wasm")], &example_toml(), env).await;
         let pool = PgPool::connect(&host.db.url()).await.unwrap();
-        Self { host, pool, store }
+        Self { host, pool, store, published }
     }
 
     /// Appends `n` events in one transaction.
@@ -64,8 +69,7 @@ impl Audited {
     }
 
     async fn verify(&self) -> Result<Summary, VerifyError> {
-        let store = FileStore::new(self.store.path().to_owned());
-        floh::audit::verify::verify(&self.pool, &store, &self.signer()).await
+        floh::audit::verify::verify(&self.pool, &self.published, &self.signer()).await
     }
 
     /// The first problem verification reports.
@@ -280,4 +284,114 @@ async fn the_public_key_is_published_over_http() {
         key,
         json!({ "keyId": signer.key_id(), "algorithm": "ed25519", "publicKey": signer.public_key_hex() })
     );
+}
+
+#[tokio::test]
+async fn checkpoints_go_to_an_s3_bucket_and_are_verified_from_it() {
+    let s3 = crate::python::S3Server::start("audit").await;
+    let settings = floh::config::S3Settings {
+        bucket: "audit".into(),
+        prefix: "checkpoints/".into(),
+        region: "eu-central-1".into(),
+        endpoint: s3.endpoint().parse().unwrap(),
+        access_key_id: "test".into(),
+        secret_access_key: floh::config::Secret::new("test-secret".into()),
+    };
+    let env = [
+        ("AUDIT_CHECKPOINT_STORE", "s3"),
+        ("AUDIT_CHECKPOINT_S3_BUCKET", "audit"),
+        ("AUDIT_CHECKPOINT_S3_PREFIX", "checkpoints/"),
+        ("AUDIT_CHECKPOINT_S3_REGION", "eu-central-1"),
+        ("AUDIT_CHECKPOINT_S3_ENDPOINT", &s3.endpoint()),
+        ("AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID", "test"),
+        ("AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY", "test-secret"),
+    ];
+    // moto refuses anonymous reads, so objects are read with floh's own signed client.
+    let client = floh::audit::s3::S3Client::new(settings);
+    let store = Store::S3(client.clone());
+    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    audited.append(3).await;
+    let first = audited.checkpoint().await["checkpoint"].clone();
+    assert_eq!(first["location"], "s3://audit/checkpoints/checkpoint-000000000003.json");
+    let key = "checkpoints/checkpoint-000000000003.json";
+    let stored = Document::parse(&client.get(key).await.unwrap().expect("the object exists")).unwrap();
+    assert_eq!(stored.verify(&audited.signer()).unwrap().last_seq, 3);
+    let public =
+        client.get(&format!("checkpoints/public-key-{}.json", audited.signer().key_id())).await.unwrap();
+    assert!(public.unwrap().contains(&audited.signer().public_key_hex()));
+
+    audited.append(2).await;
+    audited.checkpoint().await;
+    assert_eq!(audited.verify().await.unwrap().checkpoints, 2);
+
+    let mut forged = stored.clone();
+    forged.record = forged.record.replace("\"count\":3", "\"count\":2");
+    forged.record_hash = floh::audit::sha256_hex(forged.record.as_bytes());
+    s3.put("audit", key, serde_json::to_string(&forged).unwrap()).await;
+    assert_eq!(
+        audited.problem().await,
+        "checkpoint checkpoint-000000000003.json: the signature does not verify (forged or altered)"
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_are_forwarded_as_rfc5424_syslog_over_tcp() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("syslog+tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let received = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut frame = String::new();
+        socket.read_to_string(&mut frame).await.unwrap();
+        frame
+    });
+    let store = Store::Siem(floh::audit::siem::SiemClient::new(url.parse().unwrap()));
+    let env = [("AUDIT_CHECKPOINT_STORE", "siem"), ("AUDIT_CHECKPOINT_SIEM_URL", url.as_str())];
+    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    audited.append(2).await;
+    assert_eq!(audited.checkpoint().await["checkpoint"]["location"], url);
+
+    let frame = received.await.unwrap();
+    let (length, message) = frame.split_once(' ').unwrap();
+    assert_eq!(length.parse::<usize>().unwrap(), message.len(), "octet counting: {frame}");
+    assert!(message.starts_with("<109>1 "), "{message}");
+    let fields: Vec<&str> = message.splitn(7, ' ').collect();
+    assert_eq!((fields[3], fields[5]), ("floh", "audit-checkpoint"), "{message}");
+    let (structured, document) = fields[6].split_once("] ").unwrap();
+    assert_eq!(structured, "[checkpoint@32473 name=\"checkpoint-000000000002.json\"");
+    let document = Document::parse(document).unwrap();
+    assert_eq!(document.verify(&audited.signer()).unwrap().count, 2);
+
+    // A SIEM cannot be read back: verification checks the table's copies.
+    assert_eq!(audited.verify().await.unwrap().checkpoints, 1);
+    audited.sql("UPDATE audit_checkpoints SET signature = repeat('0', 128)").await;
+    assert!(audited.problem().await.ends_with("the signature does not verify (forged or altered)"));
+}
+
+#[tokio::test]
+async fn checkpoints_are_posted_as_json_events_to_an_http_collector() {
+    let (events, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let collector = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |axum::Json(event): axum::Json<Value>| {
+            let events = events.clone();
+            async move {
+                events.send(event).unwrap();
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/events", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+    let store = Store::Siem(floh::audit::siem::SiemClient::new(url.parse().unwrap()));
+    let env = [("AUDIT_CHECKPOINT_STORE", "siem"), ("AUDIT_CHECKPOINT_SIEM_URL", url.as_str())];
+    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    audited.append(1).await;
+    audited.checkpoint().await;
+    let event = arrived.recv().await.unwrap();
+    assert_eq!((&event["source"], &event["type"]), (&json!("floh"), &json!("audit-checkpoint")));
+    assert_eq!(event["name"], "checkpoint-000000000001.json");
+    let document: Document = serde_json::from_value(event["checkpoint"].clone()).unwrap();
+    assert_eq!(document.verify(&audited.signer()).unwrap().last_seq, 1);
 }

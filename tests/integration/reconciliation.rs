@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
-use crate::scim::{ScimServer, TOKEN};
+use crate::python::{ScimServer, TOKEN};
 
 /// A floh database with users alice, bob and carol, and a SCIM system holding alice, bob and
 /// an account nobody owns: `finance` (alice and the stranger) and `admins` (bob). Governance

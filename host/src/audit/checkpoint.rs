@@ -95,6 +95,17 @@ pub enum StoreError {
     BadName(String),
     #[error("checkpoint store {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// The S3 endpoint or the SIEM collector failed.
+    #[error("checkpoint store: {0}")]
+    Remote(String),
+}
+
+/// Refuses names that are not `[a-z0-9-]+.json` (no paths), or that would shadow a public key.
+pub fn check_name(name: &str) -> Result<(), StoreError> {
+    let valid = name.strip_suffix(".json").is_some_and(|stem| {
+        !stem.is_empty() && stem.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    if valid && !name.starts_with("public-key-") { Ok(()) } else { Err(StoreError::BadName(name.to_owned())) }
 }
 
 /// Where a document went, and the document the store holds under its name.
@@ -121,20 +132,14 @@ impl FileStore {
         &self.dir
     }
 
-    /// Writes `document` as `name`, atomically and never over an existing file: a name that
-    /// exists keeps its content, which is returned.
+    /// Writes `document` as `name` (checked with [`check_name`] by the caller), atomically and
+    /// never over an existing file: a name that exists keeps its content, which is returned.
     pub async fn publish(
         &self,
         name: &str,
         document: &str,
         signer: &Signer,
     ) -> Result<Published, StoreError> {
-        let valid = name.strip_suffix(".json").is_some_and(|stem| {
-            !stem.is_empty() && stem.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        });
-        if !valid || name.starts_with("public-key-") {
-            return Err(StoreError::BadName(name.to_owned()));
-        }
         self.write_once(&format!("public-key-{}.json", signer.key_id()), &public_key_json(signer)).await?;
         let stored = self.write_once(name, document).await?;
         let path = self.dir.join(name);
@@ -197,7 +202,7 @@ pub fn public_key(signer: &Signer) -> serde_json::Value {
     serde_json::json!({ "keyId": signer.key_id(), "algorithm": "ed25519", "publicKey": signer.public_key_hex() })
 }
 
-fn public_key_json(signer: &Signer) -> String {
+pub(super) fn public_key_json(signer: &Signer) -> String {
     format!("{:#}\n", public_key(signer))
 }
 
@@ -258,6 +263,8 @@ mod tests {
         let key = std::fs::read_to_string(store.dir().join(format!("public-key-{}.json", signer.key_id())))
             .unwrap();
         assert!(key.contains(&signer.public_key_hex()));
-        assert!(matches!(store.publish("../x.json", "{}", &signer).await, Err(StoreError::BadName(_))));
+        for bad in ["../x.json", "public-key-x.json", "Checkpoint.json", "x.txt"] {
+            assert!(matches!(check_name(bad), Err(StoreError::BadName(_))), "{bad}");
+        }
     }
 }

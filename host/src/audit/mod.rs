@@ -1,6 +1,9 @@
 //! The audit log: append-only rows chained by SHA-256, and the ed25519 key that signs for it.
 
 pub mod checkpoint;
+pub mod s3;
+pub mod siem;
+pub mod store;
 pub mod verify;
 
 use chrono::{DateTime, Utc};

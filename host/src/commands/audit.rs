@@ -3,17 +3,20 @@
 use std::path::PathBuf;
 
 use crate::audit::Signer;
-use crate::audit::checkpoint::FileStore;
+use crate::audit::store::Store;
 use crate::audit::verify::{self, VerifyError};
-use crate::config::Settings;
+use crate::config::{CheckpointStore, Settings};
 use crate::database;
 
-/// Verifies the audit log and the checkpoints in `path` (default AUDIT_CHECKPOINT_PATH).
-/// Prints the summary and returns true, or prints the first problem and returns false; an
-/// unreachable database or store is an error.
+/// Verifies the audit log and the checkpoints in the configured store, or in the folder
+/// `path`. Prints the summary and returns true, or prints the first problem and returns false;
+/// an unreachable database or store is an error.
 pub async fn verify(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<bool> {
     let pool = database::connect_lazy(&settings.database)?;
-    let store = FileStore::new(path.unwrap_or_else(|| settings.audit.path.clone()));
+    let store = match path {
+        Some(dir) => Store::new(&CheckpointStore::File(dir)),
+        None => Store::new(&settings.audit.store),
+    };
     let signer = Signer::new(settings.audit.signing_key.expose());
     match verify::verify(&pool, &store, &signer).await {
         Ok(summary) => {

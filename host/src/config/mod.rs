@@ -32,11 +32,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where signed audit checkpoints are published. `s3` and `siem` are planned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where signed audit checkpoints are published (AUDIT_CHECKPOINT_STORE).
+#[derive(Debug, Clone)]
 pub enum CheckpointStore {
-    /// One JSON file per checkpoint in AUDIT_CHECKPOINT_PATH.
-    File,
+    /// One JSON file per checkpoint in this folder (AUDIT_CHECKPOINT_PATH).
+    File(PathBuf),
+    /// One object per checkpoint in an S3-compatible bucket.
+    S3(S3Settings),
+    /// One event per checkpoint to a SIEM collector (AUDIT_CHECKPOINT_SIEM_URL): RFC 5424
+    /// syslog over TCP (`syslog+tcp://`) or JSON over HTTP (`http://`, `https://`).
+    Siem(url::Url),
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
+    /// Path-style base URL, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    pub endpoint: url::Url,
+    pub access_key_id: String,
+    pub secret_access_key: Secret<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +67,6 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub store: CheckpointStore,
-    pub path: PathBuf,
     pub schedule: String,
     pub signing_key: Secret<[u8; 32]>,
 }
@@ -315,6 +330,81 @@ impl Validator {
         self.get(var, parse).map(Some)
     }
 
+    /// AUDIT_CHECKPOINT_STORE and the variables of the store it names.
+    fn checkpoint_store(&mut self) -> Option<CheckpointStore> {
+        use vars::*;
+        #[derive(Clone, Copy)]
+        enum Kind {
+            File,
+            S3,
+            Siem,
+        }
+        let kind = self.get(&AUDIT_CHECKPOINT_STORE, |s| {
+            parse::one_of(s, &[("file", Kind::File), ("s3", Kind::S3), ("siem", Kind::Siem)])
+        })?;
+        let mut required = |var: &Var, parse: fn(&str) -> Result<String, parse::Expected>| match self
+            .optional(var, parse)?
+        {
+            Some(value) => Some(value),
+            None => {
+                self.report(var, "must be set when AUDIT_CHECKPOINT_STORE names this store");
+                None
+            }
+        };
+        match kind {
+            Kind::File => self
+                .get(&AUDIT_CHECKPOINT_PATH, parse::non_empty)
+                .map(|path| CheckpointStore::File(path.into())),
+            Kind::S3 => {
+                let bucket = required(&AUDIT_CHECKPOINT_S3_BUCKET, parse::non_empty);
+                let access_key_id = required(&AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID, parse::non_empty);
+                let secret = required(&AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY, parse::non_empty);
+                let prefix = self.get(&AUDIT_CHECKPOINT_S3_PREFIX, |s| Ok(s.trim().to_owned()));
+                let region = self.get(&AUDIT_CHECKPOINT_S3_REGION, parse::non_empty);
+                let endpoint = self.optional(&AUDIT_CHECKPOINT_S3_ENDPOINT, |s| {
+                    parse::url_with_scheme(s, &["http", "https"])
+                });
+                let region = region?;
+                let endpoint = match endpoint? {
+                    Some(endpoint) => endpoint,
+                    None => url::Url::parse(&format!("https://s3.{region}.amazonaws.com")).ok()?,
+                };
+                Some(CheckpointStore::S3(S3Settings {
+                    bucket: bucket?,
+                    prefix: prefix?,
+                    region,
+                    endpoint,
+                    access_key_id: access_key_id?,
+                    secret_access_key: Secret::new(secret?),
+                }))
+            }
+            Kind::Siem => {
+                let url = self.optional(&AUDIT_CHECKPOINT_SIEM_URL, |s| {
+                    parse::url_with_scheme(s, &["syslog+tcp", "http", "https"])
+                })?;
+                match url {
+                    Some(url) if url.scheme() != "syslog+tcp" || url.port().is_some() => {
+                        Some(CheckpointStore::Siem(url))
+                    }
+                    Some(_) => {
+                        self.report(
+                            &AUDIT_CHECKPOINT_SIEM_URL,
+                            "a syslog+tcp:// URL needs a port, e.g. :6514",
+                        );
+                        None
+                    }
+                    None => {
+                        self.report(
+                            &AUDIT_CHECKPOINT_SIEM_URL,
+                            "must be set when AUDIT_CHECKPOINT_STORE=siem",
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
     fn finish(mut self, policies: RawPolicies) -> Result<Settings, ConfigError> {
         use vars::*;
         let environment = self.get(&FLOH_ENV, |s| {
@@ -343,11 +433,7 @@ impl Validator {
         let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
         let run_artifact_retention_days =
             self.get(&RUN_ARTIFACT_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
-        let store = self.get(&AUDIT_CHECKPOINT_STORE, |s| match s.trim() {
-            "s3" | "siem" => Err("planned, not in this version: use file".to_owned()),
-            s => parse::one_of(s, &[("file", CheckpointStore::File)]),
-        });
-        let checkpoint_path = self.get(&AUDIT_CHECKPOINT_PATH, parse::non_empty).map(PathBuf::from);
+        let store = self.checkpoint_store();
         let schedule = self.get(&AUDIT_CHECKPOINT_SCHEDULE, parse::cron);
         let signing_key = self.get(&AUDIT_SIGNING_KEY, parse::ed25519_seed);
         let admin_token = self.get(&ADMIN_TOKEN, parse::non_empty);
@@ -432,7 +518,6 @@ impl Validator {
                 run_artifact_retention_days: run_artifact_retention_days?,
                 audit: AuditSettings {
                     store: store?,
-                    path: checkpoint_path?,
                     schedule: schedule?,
                     signing_key: Secret::new(signing_key?),
                 },
@@ -532,7 +617,7 @@ mod tests {
             "DB_POOL_CONNECTION_TIMEOUT_MS=0: expected an integer",
             "STUCK_RUN_TIMEOUT_MINUTES=0: expected an integer 1-1440",
             "LOG_RETENTION_DAYS=-1: expected an integer 1-36500",
-            "AUDIT_CHECKPOINT_STORE=ftp: expected one of: file",
+            "AUDIT_CHECKPOINT_STORE=ftp: expected one of: file, s3, siem",
             "DATABASE_URL=mysql://db/floh: expected a URL like postgres://",
             "REDIS_URL=localhost:6379: expected a URL like redis://",
             "AUDIT_CHECKPOINT_SCHEDULE=every 6 hours: expected a cron expression",
@@ -560,6 +645,45 @@ mod tests {
             messages(&[("SMTP_URL", "smtp://127.0.0.1:2525")]),
             ["MAIL_FROM: must be set when SMTP_URL is set (the sender address of every mail)"]
         );
+    }
+
+    #[test]
+    fn each_checkpoint_store_needs_its_variables() {
+        assert_eq!(
+            messages(&[("AUDIT_CHECKPOINT_STORE", "s3")]),
+            [
+                "AUDIT_CHECKPOINT_S3_BUCKET: must be set when AUDIT_CHECKPOINT_STORE names this store",
+                "AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID: must be set when AUDIT_CHECKPOINT_STORE names this store",
+                "AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY: must be set when AUDIT_CHECKPOINT_STORE names this store",
+            ]
+        );
+        assert_eq!(
+            messages(&[
+                ("AUDIT_CHECKPOINT_STORE", "siem"),
+                ("AUDIT_CHECKPOINT_SIEM_URL", "syslog+tcp://siem.example")
+            ]),
+            [
+                "AUDIT_CHECKPOINT_SIEM_URL=syslog+tcp://siem.example: a syslog+tcp:// URL needs a port, e.g. :6514"
+            ]
+        );
+        let settings = Settings::load_from(
+            [
+                ("AUDIT_CHECKPOINT_STORE", "s3"),
+                ("AUDIT_CHECKPOINT_S3_BUCKET", "audit"),
+                ("AUDIT_CHECKPOINT_S3_REGION", "eu-west-1"),
+                ("AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID", "AKIA"),
+                ("AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY", "secret"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        match settings.audit.store {
+            CheckpointStore::S3(s3) => {
+                assert_eq!(s3.endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");
+                assert_eq!(s3.prefix, "audit-checkpoints/");
+            }
+            other => panic!("expected the s3 store, got {other:?}"),
+        }
     }
 
     #[test]

@@ -63,6 +63,14 @@ pub const LOG_RETENTION_DAYS: Var = public("LOG_RETENTION_DAYS", "30");
 pub const RUN_ARTIFACT_RETENTION_DAYS: Var = public("RUN_ARTIFACT_RETENTION_DAYS", "30");
 pub const AUDIT_CHECKPOINT_STORE: Var = public("AUDIT_CHECKPOINT_STORE", "file");
 pub const AUDIT_CHECKPOINT_PATH: Var = public("AUDIT_CHECKPOINT_PATH", "./data/audit-checkpoints");
+pub const AUDIT_CHECKPOINT_S3_BUCKET: Var = optional("AUDIT_CHECKPOINT_S3_BUCKET");
+pub const AUDIT_CHECKPOINT_S3_PREFIX: Var = public("AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints/");
+pub const AUDIT_CHECKPOINT_S3_REGION: Var = public("AUDIT_CHECKPOINT_S3_REGION", "us-east-1");
+pub const AUDIT_CHECKPOINT_S3_ENDPOINT: Var = optional("AUDIT_CHECKPOINT_S3_ENDPOINT");
+pub const AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID: Var = optional("AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID");
+pub const AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY: Var =
+    Var { name: "AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY", default: None, secrecy: Secrecy::Secret };
+pub const AUDIT_CHECKPOINT_SIEM_URL: Var = optional("AUDIT_CHECKPOINT_SIEM_URL");
 pub const AUDIT_CHECKPOINT_SCHEDULE: Var = public("AUDIT_CHECKPOINT_SCHEDULE", "0 */6 * * *");
 pub const AUDIT_SIGNING_KEY: Var =
     Var { name: "AUDIT_SIGNING_KEY", default: Some(DEV_AUDIT_SIGNING_KEY), secrecy: Secrecy::Secret };
@@ -84,7 +92,7 @@ pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 33] = [
+pub const ALL: [&Var; 40] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -100,6 +108,13 @@ pub const ALL: [&Var; 33] = [
     &RUN_ARTIFACT_RETENTION_DAYS,
     &AUDIT_CHECKPOINT_STORE,
     &AUDIT_CHECKPOINT_PATH,
+    &AUDIT_CHECKPOINT_S3_BUCKET,
+    &AUDIT_CHECKPOINT_S3_PREFIX,
+    &AUDIT_CHECKPOINT_S3_REGION,
+    &AUDIT_CHECKPOINT_S3_ENDPOINT,
+    &AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID,
+    &AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY,
+    &AUDIT_CHECKPOINT_SIEM_URL,
     &AUDIT_CHECKPOINT_SCHEDULE,
     &AUDIT_SIGNING_KEY,
     &ADMIN_TOKEN,

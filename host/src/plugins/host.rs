@@ -9,7 +9,7 @@ use super::registry::Registry;
 use super::runtime::{Runtime, RuntimeError, RuntimeOptions};
 use super::{Services, watcher};
 use crate::audit::Signer;
-use crate::audit::checkpoint::FileStore;
+use crate::audit::store::Store;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::mail::Mailer;
@@ -53,7 +53,7 @@ impl PluginHost {
             signer: Signer::new(settings.audit.signing_key.expose()),
             queue,
             mailer,
-            checkpoints: FileStore::new(settings.audit.path.clone()),
+            checkpoints: Store::new(&settings.audit.store),
         });
         let executor = Arc::new(Executor::new(
             runtime,

@@ -40,7 +40,7 @@ impl Host for HostState {
         let published =
             services.checkpoints.publish(&name, &document, &services.signer).await.map_err(|e| match e {
                 StoreError::BadName(_) => HostError::Invalid(e.to_string()),
-                StoreError::Io { .. } => HostError::Unavailable(e.to_string()),
+                StoreError::Io { .. } | StoreError::Remote(_) => HostError::Unavailable(e.to_string()),
             })?;
         Ok(Published {
             store: published.store.to_owned(),

@@ -39,7 +39,7 @@ pub struct Services {
     /// `None` when SMTP_URL is not set.
     pub mailer: Option<crate::mail::Mailer>,
     /// Where `audit.publish-checkpoint` puts documents.
-    pub checkpoints: crate::audit::checkpoint::FileStore,
+    pub checkpoints: crate::audit::store::Store,
 }
 
 /// The state of one job run's store.
