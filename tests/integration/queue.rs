@@ -857,3 +857,69 @@ async fn the_admin_api_schedules_an_approvals_reminder_and_escalation() {
     assert_eq!(post("nope").await.unwrap().status().as_u16(), 404);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_runs_checkpoints_and_report_deliveries_on_their_own() {
+    let queue = TestQueue::new();
+    let sink = crate::smtp::SmtpSink::start();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let path = checkpoints.path().display().to_string();
+    let host = Host::start(
+        &queue,
+        &["audit-checkpoint", "deliver-scheduled-report"],
+        &fixtures::example_toml(),
+        &[
+            ("AUDIT_CHECKPOINT_SCHEDULE", "*/2 * * * * *"),
+            ("AUDIT_CHECKPOINT_PATH", &path),
+            ("SMTP_URL", &sink.url()),
+            ("MAIL_FROM", "floh@example.com"),
+        ],
+    )
+    .await;
+    let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
+    let now = chrono::Utc::now();
+    let mut tx = pool.begin().await.unwrap();
+    let event = floh::audit::AuditEvent {
+        actor: "system:test".into(),
+        action: "thing.changed".into(),
+        target: "thing:1".into(),
+        reason: "because".into(),
+        details: "{}".into(),
+    };
+    floh::audit::append(&mut tx, &event, now).await.unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "INSERT INTO scheduled_reports (id, name, report_type, cron, recipients, created_at, updated_at)
+         VALUES ('every-2s', 'Access', 'active-assignments', '*/2 * * * * *', '[\"ops@example.com\"]', $1, $1)",
+    )
+    .bind(now)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(host.sync_schedules().await["created"], json!(["deliver-scheduled-report:every-2s"]));
+
+    let delivered = tokio::task::block_in_place(|| sink.next());
+    assert_eq!(delivered["rcptTo"], json!(["ops@example.com"]));
+    let file = checkpoints.path().join("checkpoint-000000000001.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint was written by the scheduled job");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The delivery is recorded just after the mail leaves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (deliveries, occurrences): (i64, i64) =
+            sqlx::query_as("SELECT count(*), count(DISTINCT scheduled_for) FROM report_deliveries")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(deliveries, occurrences, "one delivery per occurrence");
+        if deliveries >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the delivery was never recorded");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    host.stop().await;
+}
