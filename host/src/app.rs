@@ -11,13 +11,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::audit::Signer;
-use crate::clock::SystemClock;
+use crate::audit::store::Store;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::database;
 use crate::http::{self, AppState};
 use crate::plugins::PluginHost;
 use crate::queue::{self, Producer, worker::WorkerConfig};
 use crate::redis_conn::Redis;
+use crate::runtime_settings::RuntimeSettings;
 use crate::scheduler::Scheduler;
 use crate::shutdown::{GraceExceeded, Lifecycle};
 
@@ -60,11 +62,14 @@ impl App {
         tokio::spawn(async move { database::warm_up(&warm, min).await });
         let redis = Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
         let producer = Arc::new(Producer::new(settings.queue()));
-        let plugins =
-            PluginHost::start(&settings, db.clone(), Arc::new(SystemClock), producer.clone()).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let plugins = PluginHost::start(&settings, db.clone(), clock.clone(), producer.clone()).await?;
         let scheduler =
             Arc::new(Scheduler::new(&settings, producer.clone(), plugins.registry.clone(), db.clone()));
         let state = AppState {
+            runtime_settings: RuntimeSettings::new(db.clone(), &settings),
+            checkpoints: Store::new(&settings.audit.store),
+            clock,
             db,
             redis,
             lifecycle: Lifecycle::new(),

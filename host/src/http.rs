@@ -10,10 +10,13 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::audit::Signer;
+use crate::audit::store::Store;
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::plugins::registry::Registry;
 use crate::queue::Producer;
 use crate::redis_conn::Redis;
+use crate::runtime_settings::RuntimeSettings;
 use crate::scheduler::Scheduler;
 use crate::shutdown::Lifecycle;
 use crate::{admin, health};
@@ -32,6 +35,10 @@ pub struct AppState {
     pub admin_token: Secret<String>,
     /// Publishes its public key; signs nothing here.
     pub signer: Signer,
+    /// Where checkpoints are published, for the admin API's audit status.
+    pub checkpoints: Store,
+    pub runtime_settings: RuntimeSettings,
+    pub clock: Arc<dyn Clock>,
 }
 
 pub fn routes(state: AppState) -> Router {
@@ -41,6 +48,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/health/ready", get(health::ready))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/audit/public-key", get(audit_public_key))
+        .route("/api/openapi.json", get(openapi))
         .nest("/api/admin", admin::routes(state.clone()))
         .with_state(state)
 }
@@ -66,4 +74,9 @@ async fn audit_public_key(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
     axum::Json(crate::audit::checkpoint::public_key(&state.signer))
+}
+
+/// The OpenAPI document of every route (kept true by a test).
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
 }

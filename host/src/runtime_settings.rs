@@ -26,10 +26,19 @@ impl RuntimeSettings {
 
     /// The value of `key` as JSON text: the stored setting, else the configured fallback.
     pub async fn get(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
-        let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        Ok(self.stored(key).await?.or_else(|| self.fallback(key).map(str::to_owned)))
+    }
+
+    /// The value set through the admin API, if any.
+    pub async fn stored(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
-            .await?;
-        Ok(stored.or_else(|| self.fallbacks.get(key).cloned()))
+            .await
+    }
+
+    /// The configured value the setting falls back to.
+    pub fn fallback(&self, key: &str) -> Option<&str> {
+        self.fallbacks.get(key).map(String::as_str)
     }
 }

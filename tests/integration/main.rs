@@ -1,5 +1,6 @@
 //! Integration tests against real PostgreSQL and Redis (127.0.0.1) and the real binary.
 
+mod admin;
 mod audit;
 mod catalogue;
 mod cli;

@@ -67,17 +67,17 @@ impl Drop for TestQueue {
 }
 
 /// A serving host over a fresh database, with the given plugins and floh.toml.
-struct Host {
-    db: TestDb,
-    base: String,
-    _plugins: tempfile::TempDir,
+pub struct Host {
+    pub db: TestDb,
+    pub base: String,
+    pub plugins: tempfile::TempDir,
     _config: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<Result<(), floh::shutdown::GraceExceeded>>,
 }
 
 impl Host {
-    async fn start(queue: &TestQueue, plugins: &[&str], toml: &str, env: &[(&str, &str)]) -> Self {
+    pub async fn start(queue: &TestQueue, plugins: &[&str], toml: &str, env: &[(&str, &str)]) -> Self {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().unwrap();
         for plugin in plugins {
@@ -101,7 +101,7 @@ impl Host {
         let served = tokio::spawn(host.app.serve(router, async move {
             let _ = stopped.await;
         }));
-        Self { db, base, _plugins: dir, _config: config, stop: Some(stop), served }
+        Self { db, base, plugins: dir, _config: config, stop: Some(stop), served }
     }
 
     /// Syncs and checks that the first problem reported starts with `problem`.
@@ -123,14 +123,14 @@ impl Host {
         response.json().await.unwrap()
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         (&mut self.served).await.unwrap().expect("drains in time");
     }
 }
 
 /// Adds a job with the Node client and waits until it finished; the job as Node sees it.
-fn add_and_wait(queue: &TestQueue, name: &str, data: &str) -> Value {
+pub fn add_and_wait(queue: &TestQueue, name: &str, data: &str) -> Value {
     tokio::task::block_in_place(|| node::run("add-and-wait.mjs", &[name, data], &queue.prefix))
 }
 
@@ -140,7 +140,7 @@ pub fn inspect(queue: &TestQueue, id: &str) -> Value {
 }
 
 /// Polls the Node view of job `id` until `done` holds.
-async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let seen = inspect(queue, id);

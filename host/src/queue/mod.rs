@@ -5,6 +5,7 @@
 //! rest of the host sees only this module: [`Producer`] to enqueue, [`worker::spawn`] to run
 //! jobs through the plugin executor.
 
+pub mod inspect;
 mod producer;
 pub mod worker;
 

@@ -36,7 +36,7 @@ impl Producer {
         Self { settings, queue: OnceCell::new() }
     }
 
-    async fn queue(&self) -> Result<&Queue, QueueError> {
+    pub(super) async fn queue(&self) -> Result<&Queue, QueueError> {
         self.queue
             .get_or_try_init(|| async {
                 let options = QueueOptions {

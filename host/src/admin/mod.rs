@@ -4,7 +4,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
@@ -16,8 +16,19 @@ use crate::queue::NewJob;
 /// The job type that purges `system_log`.
 const LOG_RETENTION_JOB: &str = "log-retention";
 
+mod audit;
+mod jobs;
+mod settings;
+
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/settings/security", get(settings::get_security).put(settings::put_security))
+        .route("/settings/logging", get(settings::get_logging).put(settings::put_logging))
+        .route("/queue", get(jobs::overview))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}", delete(jobs::remove))
+        .route("/audit", get(audit::status))
         .route("/plugins", get(list_plugins))
         .route("/plugins/reload", post(reload_plugins))
         .route("/jobs", post(add_job))
@@ -81,6 +92,11 @@ async fn sync_schedules(State(state): State<AppState>) -> Response {
     }
 }
 
+/// An error answer: `{"error": message}` with `status`.
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
 fn unavailable(error: impl std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": error.to_string() }))).into_response()
 }
@@ -104,8 +120,7 @@ fn empty_object() -> serde_json::Value {
 /// Enqueues a job through the host's one producer, with the runbook's options.
 async fn add_job(State(state): State<AppState>, Json(job): Json<AddJob>) -> Response {
     if job.name.trim().is_empty() {
-        let body = Json(serde_json::json!({ "error": "`name` (the job type) must not be empty" }));
-        return (StatusCode::UNPROCESSABLE_ENTITY, body).into_response();
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "`name` (the job type) must not be empty".into());
     }
     let new = NewJob {
         name: job.name,
@@ -119,11 +134,11 @@ async fn add_job(State(state): State<AppState>, Json(job): Json<AddJob>) -> Resp
 /// Admin > Logging > Purge Now: a `log-retention` job, right away.
 async fn purge_logs(State(state): State<AppState>) -> Response {
     if state.plugins.get(LOG_RETENTION_JOB).is_none() {
-        let error = format!(
+        let message = format!(
             "no plugin handles {LOG_RETENTION_JOB}: put {LOG_RETENTION_JOB}.wasm into {}",
             state.plugins.dir().display()
         );
-        return (StatusCode::CONFLICT, Json(serde_json::json!({ "error": error }))).into_response();
+        return error(StatusCode::CONFLICT, message);
     }
     let job = NewJob {
         name: LOG_RETENTION_JOB.to_owned(),
@@ -141,9 +156,6 @@ type EscalationPolicy = (String, DateTime<Utc>, i32, i32);
 /// from now (if that is before the due date and it may have reminders), and its reassignment
 /// at the due date. Job ids derive from the approval, so scheduling twice changes nothing.
 async fn schedule_escalations(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let error = |status: StatusCode, message: String| {
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
-    };
     if id.contains(':') {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,79 @@
+//! The queue for operators: counts, jobs by state, retrying a failed job, removing a job.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{error, unavailable};
+use crate::http::AppState;
+use crate::queue::inspect::{Retried, STATES};
+
+pub async fn overview(State(state): State<AppState>) -> Response {
+    match state.queue.overview().await {
+        Ok(overview) => Json(overview).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listing {
+    #[serde(default = "failed")]
+    state: String,
+    #[serde(default = "first_page")]
+    page: u32,
+    #[serde(default = "page_size")]
+    per_page: u32,
+}
+
+fn failed() -> String {
+    "failed".into()
+}
+
+fn first_page() -> u32 {
+    1
+}
+
+fn page_size() -> u32 {
+    50
+}
+
+/// `GET /jobs?state=failed&page=1&perPage=50`, newest first.
+pub async fn list(State(state): State<AppState>, Query(listing): Query<Listing>) -> Response {
+    if !STATES.contains(&listing.state.as_str()) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("state must be one of {}", STATES.join(", ")),
+        );
+    }
+    if listing.page == 0 || !(1..=1000).contains(&listing.per_page) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "page counts from 1; perPage is 1-1000".into());
+    }
+    match state.queue.jobs(&listing.state, listing.page, listing.per_page).await {
+        Ok(jobs) => Json(serde_json::json!({ "state": listing.state, "page": listing.page, "jobs": jobs }))
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.queue.retry(&id).await {
+        Ok(Retried::Retried) => Json(serde_json::json!({ "id": id, "retried": true })).into_response(),
+        Ok(Retried::NotFound) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
+        Ok(Retried::NotFailed(job_state)) => {
+            error(StatusCode::CONFLICT, format!("job {id} is {job_state}; only failed jobs are retried"))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.queue.remove(&id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => {
+            error(StatusCode::NOT_FOUND, format!("no job {id} that can be removed (missing, or running)"))
+        }
+        Err(e) => unavailable(e),
+    }
+}
