@@ -1,7 +1,6 @@
 # Tasks for working on floh. `just --list` shows them; each is plain cargo underneath.
 
 plugins_dir := "plugins-dist"
-bundled := "hello stuck-run-recovery role-expiry-check document-expiry-check run-orphan-cleanup trigger-workflow log-retention audit-checkpoint deliver-scheduled-report escalation-reminder escalation-reassignment entitlement-reconciliation"
 
 # Build the bundled plugins and the host, then start the host (with floh.example.toml's grants
 # unless FLOH_CONFIG names another file).
@@ -10,13 +9,7 @@ up: plugins
 
 # Build every bundled plugin and copy it into the development PLUGINS_DIR, write-then-rename.
 plugins:
-    cargo build --release --target wasm32-wasip2 {{ prepend("-p ", bundled) }}
-    mkdir -p {{ plugins_dir }}
-    for name in {{ bundled }}; do \
-        file=$(echo "$name" | tr - _); \
-        cp "target/wasm32-wasip2/release/$file.wasm" "{{ plugins_dir }}/.$name.wasm.tmp"; \
-        mv "{{ plugins_dir }}/.$name.wasm.tmp" "{{ plugins_dir }}/$name.wasm"; \
-    done
+    plugins/build.sh {{ plugins_dir }}
 
 # Run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1, like CI).
 test:

@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod catalogue;
 mod cli;
+mod deploy;
 mod escalations;
 mod fixtures;
 mod health;
