@@ -209,6 +209,19 @@ async fn a_failed_job_is_listed_retried_and_runs_or_is_removed() {
     assert_eq!(admin.call(reqwest::Method::DELETE, &path, None).await.0, 204);
     assert_eq!(admin.call(reqwest::Method::DELETE, &path, None).await.0, 404);
     assert_eq!(admin.get("/api/admin/jobs?state=everything").await.0, 422);
+    let audited: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor, action, target FROM audit_log ORDER BY seq")
+            .fetch_all(&mut admin.host.db.connect().await)
+            .await
+            .unwrap();
+    let target = format!("job:{id}");
+    assert_eq!(
+        audited,
+        [
+            ("admin".into(), "job.retried".into(), target.clone()),
+            ("admin".into(), "job.removed".into(), target)
+        ]
+    );
     admin.host.stop().await;
 }
 

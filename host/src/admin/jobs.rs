@@ -5,7 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{error, unavailable};
+use serde_json::json;
+
+use super::{error, record, unavailable};
 use crate::http::AppState;
 use crate::queue::inspect::{Retried, STATES};
 
@@ -51,15 +53,26 @@ pub async fn list(State(state): State<AppState>, Query(listing): Query<Listing>)
         return error(StatusCode::UNPROCESSABLE_ENTITY, "page counts from 1; perPage is 1-1000".into());
     }
     match state.queue.jobs(&listing.state, listing.page, listing.per_page).await {
-        Ok(jobs) => Json(serde_json::json!({ "state": listing.state, "page": listing.page, "jobs": jobs }))
-            .into_response(),
+        Ok(jobs) => {
+            Json(json!({ "state": listing.state, "page": listing.page, "jobs": jobs })).into_response()
+        }
         Err(e) => unavailable(e),
     }
 }
 
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match state.queue.retry(&id).await {
-        Ok(Retried::Retried) => Json(serde_json::json!({ "id": id, "retried": true })).into_response(),
+        Ok(Retried::Retried) => {
+            record(
+                &state,
+                "job.retried",
+                &format!("job:{id}"),
+                "failed job retried through the admin API",
+                json!({}),
+            )
+            .await;
+            Json(json!({ "id": id, "retried": true })).into_response()
+        }
         Ok(Retried::NotFound) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
         Ok(Retried::NotFailed(job_state)) => {
             error(StatusCode::CONFLICT, format!("job {id} is {job_state}; only failed jobs are retried"))
@@ -70,7 +83,17 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Res
 
 pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match state.queue.remove(&id).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            record(
+                &state,
+                "job.removed",
+                &format!("job:{id}"),
+                "job removed through the admin API",
+                json!({}),
+            )
+            .await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => {
             error(StatusCode::NOT_FOUND, format!("no job {id} that can be removed (missing, or running)"))
         }

@@ -92,6 +92,28 @@ async fn sync_schedules(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Appends an audit event for a change made through the admin API (actor `admin`). The change
+/// is already done (in Redis, outside the database), so a failure to record it is logged
+/// rather than undoing it.
+async fn record(state: &AppState, action: &str, target: &str, reason: &str, details: serde_json::Value) {
+    let event = crate::audit::AuditEvent {
+        actor: "admin".into(),
+        action: action.into(),
+        target: target.into(),
+        reason: reason.into(),
+        details: details.to_string(),
+    };
+    let appended = async {
+        let mut tx = state.db.begin().await?;
+        crate::audit::append(&mut tx, &event, state.clock.now()).await?;
+        tx.commit().await?;
+        Ok::<_, crate::audit::AuditError>(())
+    };
+    if let Err(e) = appended.await {
+        tracing::error!(action, target, error = %e, "an admin change could not be recorded in the audit log");
+    }
+}
+
 /// An error answer: `{"error": message}` with `status`.
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
@@ -203,13 +225,34 @@ async fn schedule_escalations(State(state): State<AppState>, Path(id): Path<Stri
         Ok(job) => scheduled.insert("reassignment".into(), job.into()),
         Err(e) => return unavailable(e),
     };
+    let reason = "escalation scheduled through the admin API";
+    record(
+        &state,
+        "approval.escalation_scheduled",
+        &format!("approval:{id}"),
+        reason,
+        scheduled.clone().into(),
+    )
+    .await;
     (StatusCode::CREATED, Json(serde_json::Value::Object(scheduled))).into_response()
 }
 
 async fn enqueue(state: &AppState, job: NewJob) -> Response {
     let name = job.name.clone();
+    let data = job.data.clone();
     match state.queue.enqueue(job).await {
-        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id, "name": name }))).into_response(),
+        Ok(id) => {
+            let reason = format!("{name} job added through the admin API");
+            record(
+                state,
+                "job.added",
+                &format!("job:{id}"),
+                &reason,
+                serde_json::json!({ "name": name, "data": data }),
+            )
+            .await;
+            (StatusCode::CREATED, Json(serde_json::json!({ "id": id, "name": name }))).into_response()
+        }
         Err(e) => unavailable(e),
     }
 }
