@@ -35,10 +35,11 @@ pub struct Check {
 }
 
 impl Check {
-    /// Times `probe`, which bounds itself by the health check timeout.
-    async fn run(probe: impl Future<Output = Result<(), String>>) -> Self {
+    /// Times `probe` of dependency `name`, which bounds itself by the health check timeout.
+    async fn run(name: &'static str, probe: impl Future<Output = Result<(), String>>) -> Self {
         let started = Instant::now();
         let outcome = probe.await;
+        crate::metrics::health_checked(name, outcome.is_ok(), started.elapsed());
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match outcome {
             Ok(()) => Check { status: CheckStatus::Ok, latency_ms, error: None },
@@ -63,7 +64,7 @@ pub struct Report {
 }
 
 async fn check_database(state: &AppState, timeout: Duration) -> Check {
-    Check::run(crate::database::ping(&state.db, timeout)).await
+    Check::run("database", crate::database::ping(&state.db, timeout)).await
 }
 
 /// `GET /api/health`: 200 whether ok or degraded (the process serves either way), 503 once
@@ -71,7 +72,7 @@ async fn check_database(state: &AppState, timeout: Duration) -> Check {
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
     let timeout = state.health_check_timeout;
     let (database, redis) =
-        tokio::join!(check_database(&state, timeout), Check::run(state.redis.ping(timeout)));
+        tokio::join!(check_database(&state, timeout), Check::run("redis", state.redis.ping(timeout)));
     let status = if state.lifecycle.is_shutting_down() {
         Status::ShuttingDown
     } else if database.status == CheckStatus::Ok && redis.status == CheckStatus::Ok {

@@ -782,7 +782,7 @@ async fn scrape(host: &Host) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_plugin_runs_and_time_instantiation() {
+async fn metrics_count_jobs_plugin_runs_requests_and_health_checks() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hello", "hostile"], "", &[]).await;
     let ok = r#"floh_plugin_run_seconds_count{plugin="hello",outcome="ok"}"#;
@@ -801,6 +801,29 @@ async fn metrics_count_plugin_runs_and_time_instantiation() {
         after.contains(r#"floh_plugin_instantiation_seconds_bucket{plugin="hello",le="0.001"}"#),
         "{after}"
     );
+    let completed = r#"floh_jobs_total{job="hello",outcome="completed"}"#;
+    let failed = r#"floh_jobs_total{job="hostile",outcome="failed"}"#;
+    assert!(sample(&after, completed) >= sample(&before, completed) + 1.0, "{after}");
+    assert!(sample(&after, failed) >= sample(&before, failed) + 1.0, "{after}");
+    assert!(after.contains(r#"floh_job_duration_seconds_count{job="hello",outcome="completed"}"#), "{after}");
+
+    reqwest::get(format!("{}/api/health", host.base)).await.unwrap();
+    let later = scrape(&host).await;
+    assert!(
+        sample(&later, r#"floh_health_check_seconds_count{check="database",result="ok"}"#) >= 1.0,
+        "{later}"
+    );
+    assert!(
+        sample(&later, r#"floh_http_requests_total{method="GET",route="/api/health",status="200"}"#) >= 1.0
+    );
+    assert!(sample(&later, r#"floh_http_requests_total{method="GET",route="/metrics",status="200"}"#) >= 1.0);
+    for gauge in [
+        r#"floh_queue_jobs{state="completed"}"#,
+        r#"floh_plugins{status="loaded"}"#,
+        r#"floh_db_pool_connections{state="idle"}"#,
+    ] {
+        assert!(later.lines().any(|line| line.starts_with(gauge)), "{gauge} missing: {later}");
+    }
     host.stop().await;
 }
 

@@ -100,7 +100,21 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
         attempt: job.attempts_made() + 1,
         enqueued_at: DateTime::<Utc>::from_timestamp_millis(job.timestamp() as i64).unwrap_or_else(Utc::now),
     };
-    match executor.execute(&request).await {
+    let started = std::time::Instant::now();
+    crate::metrics::job_started(&request.name);
+    let result = executor.execute(&request).await;
+    let outcome = match &result {
+        Ok(_) => "completed",
+        Err(failure)
+            if failure.kind == FailureKind::Retryable
+                && request.attempt < job.opts().attempts.unwrap_or(1) =>
+        {
+            "retried"
+        }
+        Err(_) => "failed",
+    };
+    crate::metrics::job_finished(&request.name, outcome, started.elapsed());
+    match result {
         Ok(done) => {
             tracing::debug!(job_id = %request.id, job_type = %request.name, plugin_version = %done.plugin_version, "job completed");
             Ok(serde_json::from_str(&done.output)?)
