@@ -186,6 +186,15 @@ async fn a_failed_job_is_listed_retried_and_runs_or_is_removed() {
     assert_eq!((&job["id"], &job["name"]), (&json!(id), &json!("hello")));
     assert_eq!(job["failedReason"], "no plugin for job type hello");
     assert_eq!(job["data"], json!({ "name": "retry" }));
+    let (status, detail) = admin.get(&format!("/api/admin/jobs/{id}")).await;
+    assert_eq!(
+        (status, &detail["state"], &detail["data"]),
+        (200, &json!("failed"), &json!({ "name": "retry" }))
+    );
+    assert!(detail["opts"].is_object(), "{detail}");
+    let traces = detail["stacktrace"].as_array().unwrap();
+    assert!(traces[0].as_str().unwrap().starts_with("no plugin for job type hello"), "{detail}");
+    assert_eq!(admin.get("/api/admin/jobs/nope").await.0, 404);
     let (_, overview) = admin.get("/api/admin/queue").await;
     assert_eq!((overview["counts"]["failed"].clone(), overview["paused"].clone()), (json!(1), json!(false)));
     assert_eq!(overview["workers"], 1);

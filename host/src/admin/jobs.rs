@@ -60,6 +60,14 @@ pub async fn list(State(state): State<AppState>, Query(listing): Query<Listing>)
     }
 }
 
+pub async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.queue.job(&id, &state.redis).await {
+        Ok(Some(job)) => Json(job).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
+        Err(e) => unavailable(e),
+    }
+}
+
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match state.queue.retry(&id).await {
         Ok(Retried::Retried) => {

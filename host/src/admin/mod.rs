@@ -4,7 +4,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
@@ -27,7 +27,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/queue", get(jobs::overview))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
-        .route("/jobs/{id}", delete(jobs::remove))
+        .route("/jobs/{id}", get(jobs::detail).delete(jobs::remove))
         .route("/audit", get(audit::status))
         .route("/plugins", get(list_plugins))
         .route("/plugins/reload", post(reload_plugins))

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 
 use bullmq::types::{JobState, RetryOptions};
+use bullmq::{Job, JobOptions, QueueKeys};
 
-use super::{Producer, QueueError};
+use super::{Producer, QUEUE_NAME, QueueError};
+use crate::redis_conn::Redis;
 
 /// The states a job can be listed by.
 pub const STATES: [&str; 7] =
@@ -31,6 +33,31 @@ pub struct JobSummary {
     pub timestamp: u64,
     pub processed_on: Option<u64>,
     pub finished_on: Option<u64>,
+}
+
+/// One job in full: its summary, options, state and failure traces (newest last).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    pub state: String,
+    pub opts: JobOptions,
+    pub stacktrace: Vec<String>,
+}
+
+fn summary(job: &Job) -> JobSummary {
+    JobSummary {
+        id: job.id().to_owned(),
+        name: job.name().to_owned(),
+        data: job.data().clone(),
+        attempts_made: job.attempts_made(),
+        failed_reason: Some(job.failed_reason().to_owned()).filter(|r| !r.is_empty()),
+        returnvalue: serde_json::from_str(job.returnvalue()).ok(),
+        timestamp: job.timestamp(),
+        processed_on: job.processed_on(),
+        finished_on: job.finished_on(),
+    }
 }
 
 /// What retrying a job came to.
@@ -63,20 +90,26 @@ impl Producer {
         let start = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         let jobs =
             self.queue().await?.get_jobs(&[state], start, start + i64::from(per_page) - 1, false).await?;
-        Ok(jobs
-            .iter()
-            .map(|job| JobSummary {
-                id: job.id().to_owned(),
-                name: job.name().to_owned(),
-                data: job.data().clone(),
-                attempts_made: job.attempts_made(),
-                failed_reason: Some(job.failed_reason().to_owned()).filter(|r| !r.is_empty()),
-                returnvalue: serde_json::from_str(job.returnvalue()).ok(),
-                timestamp: job.timestamp(),
-                processed_on: job.processed_on(),
-                finished_on: job.finished_on(),
-            })
-            .collect())
+        Ok(jobs.iter().map(summary).collect())
+    }
+
+    /// Job `id` in full. The traces floh's worker keeps in the job hash are read through
+    /// `redis`.
+    pub async fn job(&self, id: &str, redis: &Redis) -> Result<Option<JobDetail>, QueueError> {
+        let queue = self.queue().await?;
+        let Some(job) = queue.get_job(id).await? else {
+            return Ok(None);
+        };
+        let state = queue.get_job_state(id).await?.to_string();
+        let key = QueueKeys::new(QUEUE_NAME, Some(&self.settings.prefix)).job_key(id);
+        let traces: Option<String> = redis::cmd("HGET")
+            .arg(key)
+            .arg("stacktrace")
+            .query_async(&mut redis.connection())
+            .await
+            .unwrap_or(None);
+        let stacktrace = traces.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        Ok(Some(JobDetail { summary: summary(&job), state, opts: job.opts().clone(), stacktrace }))
     }
 
     /// Moves a failed job back to waiting, its attempts counted afresh.

@@ -27,7 +27,7 @@ pub struct NewJob {
 /// Adds jobs to `workflow-scheduler`. Connects on first use, so the host starts while Redis
 /// is down.
 pub struct Producer {
-    settings: QueueSettings,
+    pub(super) settings: QueueSettings,
     queue: OnceCell<Queue>,
 }
 

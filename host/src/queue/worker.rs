@@ -7,6 +7,7 @@ use bullmq::options::RedisConnectionOptions;
 use bullmq::worker::CancellationToken;
 use bullmq::{Job, QueueKeys, Worker, WorkerOptions};
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use super::{QUEUE_NAME, QueueSettings};
 use crate::plugins::executor::{Executor, FailureKind, JobRequest};
@@ -102,7 +103,18 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
     };
     let started = std::time::Instant::now();
     crate::metrics::job_started(&request.name);
-    let result = executor.execute(&request).await;
+    // One span per job, so its log lines (the plugin's too) carry the job's identity.
+    let span = tracing::info_span!(
+        "job",
+        job_id = %request.id,
+        job_type = %request.name,
+        attempt = request.attempt,
+        plugin_version = tracing::field::Empty,
+    );
+    let result = executor.execute(&request).instrument(span.clone()).await;
+    if let Ok(done) = &result {
+        span.record("plugin_version", done.plugin_version.as_str());
+    }
     let outcome = match &result {
         Ok(_) => "completed",
         Err(failure)
@@ -116,11 +128,11 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
     crate::metrics::job_finished(&request.name, outcome, started.elapsed());
     match result {
         Ok(done) => {
-            tracing::debug!(job_id = %request.id, job_type = %request.name, plugin_version = %done.plugin_version, "job completed");
+            tracing::debug!(parent: &span, "job completed");
             Ok(serde_json::from_str(&done.output)?)
         }
         Err(failure) => {
-            tracing::warn!(job_id = %request.id, job_type = %request.name, attempt = request.attempt, reason = %failure.reason, "job failed");
+            tracing::warn!(parent: &span, reason = %failure.reason, "job failed");
             save_stacktrace(redis, keys, &request.id, &failure.reason, &failure.trace).await;
             Err(match failure.kind {
                 FailureKind::Permanent => bullmq::Error::Unrecoverable(failure.reason),
