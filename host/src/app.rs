@@ -68,6 +68,7 @@ impl App {
             Arc::new(Scheduler::new(&settings, producer.clone(), plugins.registry.clone(), db.clone()));
         let state = AppState {
             runtime_settings: RuntimeSettings::new(db.clone(), &settings),
+            plugin_policies: Arc::new(settings.plugin_policies.clone()),
             checkpoints: Store::new(&settings.audit.store),
             clock,
             db,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub checkpoints: Store,
     pub runtime_settings: RuntimeSettings,
     pub clock: Arc<dyn Clock>,
+    /// `[plugins.<name>]` of floh.toml, for the grants the admin API shows.
+    pub plugin_policies: Arc<std::collections::BTreeMap<String, crate::config::PluginPolicy>>,
 }
 
 pub fn routes(state: AppState) -> Router {

@@ -404,6 +404,7 @@ async fn a_running_host_picks_up_a_dropped_in_plugin_and_lists_it() {
         if listing["plugins"][0]["status"] == "loaded" {
             assert_eq!(listing["plugins"][0]["name"], "hello");
             assert_eq!(listing["plugins"][0]["version"], "1.0.0");
+            assert_eq!(listing["plugins"][0]["grants"], serde_json::json!(["log", "clock"]));
             break;
         }
         assert!(Instant::now() < deadline, "hello.wasm was not picked up: {listing}");
@@ -414,6 +415,7 @@ async fn a_running_host_picks_up_a_dropped_in_plugin_and_lists_it() {
     let (code, stdout, stderr) = crate::helpers::run_floh(&list_env, &["plugins", "list"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("hello") && stdout.contains("1.0.0") && stdout.contains("loaded"), "{stdout}");
+    assert!(stdout.contains("grants: log, clock"), "{stdout}");
     floh.signal("TERM");
     assert_eq!(floh.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }

@@ -59,11 +59,34 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct PluginListing {
     pub dir: String,
-    pub plugins: Vec<PluginStatus>,
+    pub plugins: Vec<ListedPlugin>,
+}
+
+/// A plugin file's status, with the capabilities its job type is granted (always-granted ones
+/// included).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ListedPlugin {
+    #[serde(flatten)]
+    pub status: PluginStatus,
+    pub grants: Vec<String>,
 }
 
 fn listing(state: &AppState) -> Json<PluginListing> {
-    Json(PluginListing { dir: state.plugins.dir().display().to_string(), plugins: state.plugins.statuses() })
+    let plugins = state
+        .plugins
+        .statuses()
+        .into_iter()
+        .map(|status| {
+            let policy = status.name.as_ref().and_then(|name| state.plugin_policies.get(name));
+            let grants = crate::plugins::Capability::ALWAYS_GRANTED
+                .iter()
+                .chain(policy.into_iter().flat_map(|p| p.grants.iter()))
+                .map(ToString::to_string)
+                .collect();
+            ListedPlugin { status, grants }
+        })
+        .collect();
+    Json(PluginListing { dir: state.plugins.dir().display().to_string(), plugins })
 }
 
 async fn list_plugins(State(state): State<AppState>) -> Json<PluginListing> {

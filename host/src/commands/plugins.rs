@@ -75,7 +75,8 @@ pub async fn list(settings: &Settings, url: Option<String>) -> anyhow::Result<()
     if listing.plugins.is_empty() {
         println!("  (no .wasm files)");
     }
-    for plugin in listing.plugins {
+    for listed in listing.plugins {
+        let plugin = listed.status;
         let loaded_at = plugin.loaded_at.map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
         println!(
             "  {:<28} {:<10} {:<32} {}  {}  {}",
@@ -86,6 +87,7 @@ pub async fn list(settings: &Settings, url: Option<String>) -> anyhow::Result<()
             loaded_at,
             plugin.status,
         );
+        println!("      grants: {}", listed.grants.join(", "));
         if let Some(error) = plugin.error {
             println!("      error: {error}");
         }
