@@ -2,8 +2,7 @@
 
 plugins_dir := "plugins-dist"
 
-# Build the bundled plugins and the host, then start the host (with floh.example.toml's grants
-# unless FLOH_CONFIG names another file).
+# Build the bundled plugins and the host, then start it (grants: FLOH_CONFIG or floh.example.toml).
 up: plugins
     FLOH_CONFIG="${FLOH_CONFIG:-floh.example.toml}" cargo run --release
 
@@ -15,8 +14,7 @@ plugins:
 test:
     cargo test --workspace
 
-# Measure the plugin sandbox (per-job overhead with and without pooling, memory per
-# instance) and the queue (jobs/s and CPU per job next to Node's bullmq worker).
+# Benchmark the plugin sandbox (per-job overhead, memory) and the queue (jobs/s next to Node's).
 bench: plugins
     cd tests/node && npm ci --no-audit --no-fund --silent
     cargo bench -p floh --bench plugin_runtime
