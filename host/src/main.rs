@@ -27,7 +27,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    telemetry::init(&settings.log_level, settings.log_format);
+    let _telemetry =
+        telemetry::init(&settings.log_level, settings.log_format, settings.otlp_endpoint.as_ref());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -20,3 +20,4 @@ mod reconciliation;
 mod reports;
 mod shutdown;
 mod smtp;
+mod traces;

@@ -96,6 +96,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector spans are exported to (`<endpoint>/v1/traces`), if any.
+    pub otlp_endpoint: Option<url::Url>,
     pub plugin_defaults: PluginDefaults,
     /// BullMQ's key prefix of the queue.
     pub queue_prefix: String,
@@ -472,6 +474,8 @@ impl Validator {
             )
         });
 
+        let otlp_endpoint =
+            self.optional(&OTEL_EXPORTER_OTLP_ENDPOINT, |s| parse::url_with_scheme(s, &["http", "https"]));
         let plugin_timeout = self.get(&PLUGIN_TIMEOUT_SECONDS, |s| parse::seconds(s, 86_400));
         let plugin_memory_mib = self.get(&PLUGIN_MEMORY_LIMIT_MIB, |s| parse::int_in(s, 1u32, 65_536));
         let plugin_cache_dir = self.get(&PLUGIN_CACHE_DIR, parse::non_empty).map(PathBuf::from);
@@ -527,6 +531,7 @@ impl Validator {
                 worker_concurrency: worker_concurrency?,
                 shutdown_grace: shutdown_grace?,
                 log_level: log_level?,
+                otlp_endpoint: otlp_endpoint?,
                 log_format: log_format?.unwrap_or(match environment {
                     Environment::Development => LogFormat::Text,
                     Environment::Production => LogFormat::Json,

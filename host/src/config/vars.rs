@@ -90,9 +90,10 @@ pub const WORKER_CONCURRENCY: Var = public("WORKER_CONCURRENCY", "4");
 pub const SHUTDOWN_GRACE_SECONDS: Var = public("SHUTDOWN_GRACE_SECONDS", "25");
 pub const LOG_LEVEL: Var = public("LOG_LEVEL", "info");
 pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: Var = optional("OTEL_EXPORTER_OTLP_ENDPOINT");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 40] = [
+pub const ALL: [&Var; 41] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -132,6 +133,7 @@ pub const ALL: [&Var; 40] = [
     &SHUTDOWN_GRACE_SECONDS,
     &LOG_LEVEL,
     &LOG_FORMAT,
+    &OTEL_EXPORTER_OTLP_ENDPOINT,
     &FLOH_CONFIG,
 ];
 
