@@ -59,11 +59,17 @@ pub fn routes(state: AppState) -> Router {
 /// Serves `router` on `listener` as a task of `lifecycle`. When shutdown begins the listener
 /// closes (new connections are refused) and the task ends once in-flight requests are answered.
 pub fn spawn_server(lifecycle: &Lifecycle, listener: TcpListener, router: Router) {
-    let router = router.layer(
-        TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
-        }),
-    );
+    let router =
+        router.layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let span = tracing::info_span!(
+                "http",
+                method = %request.method(),
+                path = %request.uri().path(),
+                trace_id = tracing::field::Empty,
+            );
+            crate::telemetry::record_trace_id(&span);
+            span
+        }));
     let stop = lifecycle.shutdown_started();
     lifecycle.spawn("http server", async move {
         if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {

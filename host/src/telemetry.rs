@@ -55,6 +55,18 @@ fn tracer_provider(endpoint: &url::Url) -> Result<SdkTracerProvider, opentelemet
     Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
 }
 
+/// Records the OpenTelemetry trace id of `span` in its `trace_id` field, so log lines within it
+/// name the trace; nothing when traces are not exported.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = span.context();
+    let trace = context.span().span_context().trace_id();
+    if trace != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", trace.to_string());
+    }
+}
+
 /// This machine's name: HOSTNAME (set in containers), else the kernel's.
 pub fn host_name() -> Option<String> {
     std::env::var("HOSTNAME")

@@ -110,7 +110,9 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
         job_type = %request.name,
         attempt = request.attempt,
         plugin_version = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
+    crate::telemetry::record_trace_id(&span);
     let result = executor.execute(&request).instrument(span.clone()).await;
     if let Ok(done) = &result {
         span.record("plugin_version", done.plugin_version.as_str());
@@ -128,11 +130,11 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
     crate::metrics::job_finished(&request.name, outcome, started.elapsed());
     match result {
         Ok(done) => {
-            tracing::debug!(parent: &span, "job completed");
+            span.in_scope(|| tracing::debug!("job completed"));
             Ok(serde_json::from_str(&done.output)?)
         }
         Err(failure) => {
-            tracing::warn!(parent: &span, reason = %failure.reason, "job failed");
+            span.in_scope(|| tracing::warn!(reason = %failure.reason, "job failed"));
             save_stacktrace(redis, keys, &request.id, &failure.reason, &failure.trace).await;
             Err(match failure.kind {
                 FailureKind::Permanent => bullmq::Error::Unrecoverable(failure.reason),
