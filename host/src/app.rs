@@ -79,7 +79,7 @@ impl App {
             plugins: plugins.registry.clone(),
             scheduler,
             queue: producer,
-            admin_token: settings.admin_token.clone(),
+            admin: crate::admin::auth::AdminAuth::new(settings.admin_token.clone()),
             signer: Signer::new(settings.audit.signing_key.expose()),
         };
         Ok(Self { settings, state, plugins, listener })

@@ -12,7 +12,6 @@ use tower_http::trace::TraceLayer;
 use crate::audit::Signer;
 use crate::audit::store::Store;
 use crate::clock::Clock;
-use crate::config::Secret;
 use crate::plugins::registry::Registry;
 use crate::queue::Producer;
 use crate::redis_conn::Redis;
@@ -32,7 +31,8 @@ pub struct AppState {
     pub plugins: Arc<Registry>,
     pub scheduler: Arc<Scheduler>,
     pub queue: Arc<Producer>,
-    pub admin_token: Secret<String>,
+    /// The admin token, and the key console sessions are signed with.
+    pub admin: crate::admin::auth::AdminAuth,
     /// Publishes its public key; signs nothing here.
     pub signer: Signer,
     /// Where checkpoints are published, for the admin API's audit status.
@@ -52,6 +52,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/audit/public-key", get(audit_public_key))
         .route("/api/openapi.json", get(openapi))
         .nest("/api/admin", admin::routes(state.clone()))
+        .nest("/admin", crate::console::routes())
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

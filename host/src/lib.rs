@@ -20,6 +20,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod database;
 pub mod health;
 pub mod http;

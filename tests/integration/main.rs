@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod catalogue;
 mod cli;
+mod console;
 mod deploy;
 mod escalations;
 mod fixtures;

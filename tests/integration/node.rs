@@ -31,11 +31,15 @@ pub fn installed() -> &'static Path {
 /// Runs `node <script> <args…>` with QUEUE_PREFIX (and REDIS_URL) set; returns the JSON line
 /// it prints.
 pub fn run(script: &str, args: &[&str], prefix: &str) -> serde_json::Value {
+    run_with(script, args, &[("QUEUE_PREFIX", prefix), ("REDIS_URL", "redis://127.0.0.1:6379")])
+}
+
+/// Runs `node <script> <args…>` with `env` set; returns the JSON line it prints.
+pub fn run_with(script: &str, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let output = Command::new("node")
         .arg(script)
         .args(args)
-        .env("QUEUE_PREFIX", prefix)
-        .env("REDIS_URL", "redis://127.0.0.1:6379")
+        .envs(env.iter().copied())
         .current_dir(installed())
         .output()
         .expect("node on PATH");

@@ -10,6 +10,9 @@ use super::unavailable;
 use crate::audit::verify::{self, VerifyError};
 use crate::http::AppState;
 
+/// How many of the newest checkpoints the status lists.
+const RECENT_CHECKPOINTS: i64 = 20;
+
 /// first_seq, last_seq, store, location, created_at of a checkpoint.
 type CheckpointRow = (i64, i64, String, String, DateTime<Utc>);
 
@@ -23,19 +26,24 @@ pub struct Status {
 pub async fn status(State(state): State<AppState>, Query(query): Query<Status>) -> Response {
     let entries: Result<Option<i64>, _> =
         sqlx::query_scalar("SELECT max(seq) FROM audit_log").fetch_one(&state.db).await;
-    let last: Result<Option<CheckpointRow>, _> = sqlx::query_as(
-        "SELECT first_seq, last_seq, store, location, created_at FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1",
+    let recent: Result<Vec<CheckpointRow>, _> = sqlx::query_as(
+        "SELECT first_seq, last_seq, store, location, created_at FROM audit_checkpoints
+         ORDER BY last_seq DESC LIMIT $1",
     )
-    .fetch_optional(&state.db)
+    .bind(RECENT_CHECKPOINTS)
+    .fetch_all(&state.db)
     .await;
-    let (entries, last) = match (entries, last) {
-        (Ok(entries), Ok(last)) => (entries.unwrap_or(0), last),
+    let (entries, recent) = match (entries, recent) {
+        (Ok(entries), Ok(recent)) => (entries.unwrap_or(0), recent),
         (Err(e), _) | (_, Err(e)) => return unavailable(e),
     };
-    let last_checkpoint = last.as_ref().map(|(first, last, store, location, created_at)| {
-        json!({ "firstSeq": first, "lastSeq": last, "store": store, "location": location, "createdAt": created_at })
-    });
-    let covered = last.as_ref().map_or(0, |(_, last, ..)| *last);
+    let checkpoints: Vec<_> = recent
+        .iter()
+        .map(|(first, last, store, location, created_at)| {
+            json!({ "firstSeq": first, "lastSeq": last, "store": store, "location": location, "createdAt": created_at })
+        })
+        .collect();
+    let covered = recent.first().map_or(0, |(_, last, ..)| *last);
     let verification = if query.verify {
         match verify::verify(&state.db, &state.checkpoints, &state.signer).await {
             Ok(summary) => json!({ "intact": true, "summary": summary.to_string() }),
@@ -48,7 +56,8 @@ pub async fn status(State(state): State<AppState>, Query(query): Query<Status>) 
     Json(json!({
         "entries": entries,
         "entriesSinceCheckpoint": entries - covered,
-        "lastCheckpoint": last_checkpoint,
+        "lastCheckpoint": checkpoints.first(),
+        "checkpoints": checkpoints,
         "store": state.checkpoints.describe(),
         "keyId": state.signer.key_id(),
         "verification": verification,

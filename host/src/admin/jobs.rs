@@ -19,6 +19,28 @@ pub async fn overview(State(state): State<AppState>) -> Response {
 }
 
 #[derive(serde::Deserialize)]
+pub struct Activity {
+    #[serde(default = "a_day")]
+    hours: u32,
+}
+
+fn a_day() -> u32 {
+    24
+}
+
+/// `GET /queue/activity?hours=24`: completed and failed jobs per hour, oldest hour first.
+pub async fn activity(State(state): State<AppState>, Query(query): Query<Activity>) -> Response {
+    if !(1..=168).contains(&query.hours) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "hours is 1-168".into());
+    }
+    let now = u64::try_from(state.clock.now().timestamp_millis()).unwrap_or_default();
+    match state.queue.activity(&state.redis, now, query.hours).await {
+        Ok(hours) => Json(json!({ "hours": hours })).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listing {
     #[serde(default = "failed")]

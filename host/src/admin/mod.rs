@@ -1,13 +1,12 @@
 //! `/api/admin/*`: operator endpoints behind the bearer token ADMIN_TOKEN.
 
-use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use subtle::ConstantTimeEq;
 
 use crate::http::AppState;
 use crate::plugins::registry::PluginStatus;
@@ -17,6 +16,7 @@ use crate::queue::NewJob;
 const LOG_RETENTION_JOB: &str = "log-retention";
 
 mod audit;
+pub mod auth;
 mod jobs;
 mod settings;
 
@@ -25,6 +25,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/settings/security", get(settings::get_security).put(settings::put_security))
         .route("/settings/logging", get(settings::get_logging).put(settings::put_logging))
         .route("/queue", get(jobs::overview))
+        .route("/queue/activity", get(jobs::activity))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}", get(jobs::detail).delete(jobs::remove))
@@ -36,24 +37,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/approvals/{id}/escalations", post(schedule_escalations))
         .route("/schedules", get(list_schedules))
         .route("/schedules/sync", post(sync_schedules))
-        .route_layer(middleware::from_fn_with_state(state, require_token))
-}
-
-/// Rejects requests without `Authorization: Bearer <ADMIN_TOKEN>`, comparing in constant time.
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = state.admin_token.expose().as_bytes();
-    if bool::from(presented.as_bytes().ct_eq(expected)) {
-        next.run(request).await
-    } else {
-        let body = Json(serde_json::json!({ "error": "missing or wrong bearer token (ADMIN_TOKEN)" }));
-        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
-    }
+        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -138,7 +122,7 @@ async fn record(state: &AppState, action: &str, target: &str, reason: &str, deta
 }
 
 /// An error answer: `{"error": message}` with `status`.
-fn error(status: StatusCode, message: String) -> Response {
+pub(crate) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 

@@ -220,7 +220,7 @@ mod tests {
             record: record.to_owned(),
             record_hash: sha256_hex(record.as_bytes()),
             key_id: signer.key_id(),
-            signature: signer.sign(record.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+            signature: hex::encode(signer.sign(record.as_bytes())),
         }
     }
 

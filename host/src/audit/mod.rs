@@ -34,7 +34,7 @@ pub enum AuditError {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The hash of a row: SHA-256 over the JSON array of its fields, in column order.
@@ -102,7 +102,7 @@ impl Signer {
 
     /// The public key, hex.
     pub fn public_key_hex(&self) -> String {
-        self.key.verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.key.verifying_key().as_bytes())
     }
 
     /// Names the key: the first 16 hex digits of the SHA-256 of the public key.

@@ -90,7 +90,7 @@ pub fn authorization(
     let key = ["s3", "aws4_request"]
         .iter()
         .fold(hmac(&hmac(format!("AWS4{secret}").as_bytes(), day), region), |key, part| hmac(&key, part));
-    let signature: String = hmac(&key, &to_sign).iter().map(|b| format!("{b:02x}")).collect();
+    let signature = hex::encode(hmac(&key, &to_sign));
     (
         format!(
             "AWS4-HMAC-SHA256 Credential={access_key_id}/{scope}, SignedHeaders={signed}, Signature={signature}"

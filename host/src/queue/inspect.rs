@@ -60,6 +60,17 @@ fn summary(job: &Job) -> JobSummary {
     }
 }
 
+/// Jobs that finished in one hour, by outcome, as far as the queue still holds them.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HourOfActivity {
+    /// The hour's start, ms since the epoch.
+    pub start: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
 /// What retrying a job came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Retried {
@@ -97,10 +108,20 @@ impl Producer {
     /// `redis`.
     pub async fn job(&self, id: &str, redis: &Redis) -> Result<Option<JobDetail>, QueueError> {
         let queue = self.queue().await?;
-        let Some(job) = queue.get_job(id).await? else {
-            return Ok(None);
+        // The hash and the state are two reads; a job that finishes between them would show
+        // as completed without its result, so read until the state is the same on both sides.
+        let mut state = queue.get_job_state(id).await?;
+        let job = loop {
+            let Some(job) = queue.get_job(id).await? else {
+                return Ok(None);
+            };
+            let after = queue.get_job_state(id).await?;
+            if after == state {
+                break job;
+            }
+            state = after;
         };
-        let state = queue.get_job_state(id).await?.to_string();
+        let state = state.to_string();
         let key = QueueKeys::new(QUEUE_NAME, Some(&self.settings.prefix)).job_key(id);
         let traces: Option<String> = redis::cmd("HGET")
             .arg(key)
@@ -110,6 +131,31 @@ impl Producer {
             .unwrap_or(None);
         let stacktrace = traces.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         Ok(Some(JobDetail { summary: summary(&job), state, opts: job.opts().clone(), stacktrace }))
+    }
+
+    /// Completed and failed jobs per hour for the `hours` hours up to the one holding `now_ms`,
+    /// oldest first. The finished sets are scored by finish time, so each hour is a `ZCOUNT`;
+    /// jobs already trimmed by the retention counts are not in them.
+    pub async fn activity(
+        &self,
+        redis: &Redis,
+        now_ms: u64,
+        hours: u32,
+    ) -> Result<Vec<HourOfActivity>, QueueError> {
+        let keys = QueueKeys::new(QUEUE_NAME, Some(&self.settings.prefix));
+        let first = (now_ms / HOUR_MS + 1).saturating_sub(u64::from(hours)) * HOUR_MS;
+        let starts: Vec<u64> = (0..u64::from(hours)).map(|h| first + h * HOUR_MS).collect();
+        let mut pipe = redis::pipe();
+        for start in &starts {
+            let last = start + HOUR_MS - 1;
+            pipe.zcount(keys.completed(), start, last).zcount(keys.failed(), start, last);
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut redis.connection()).await?;
+        Ok(starts
+            .iter()
+            .zip(counts.chunks(2))
+            .map(|(&start, pair)| HourOfActivity { start, completed: pair[0], failed: pair[1] })
+            .collect())
     }
 
     /// Moves a failed job back to waiting, its attempts counted afresh.

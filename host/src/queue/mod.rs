@@ -43,4 +43,6 @@ pub enum QueueError {
     Bullmq(#[from] bullmq::Error),
     #[error("job queue: Redis did not answer within {0:?}")]
     Unreachable(Duration),
+    #[error("job queue: {0}")]
+    Redis(#[from] redis::RedisError),
 }
