@@ -7,7 +7,7 @@ use reqwest::header::{COOKIE, HeaderMap, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::queue::{Host, TestQueue, add_and_wait};
+use crate::queue::{Host, TestQueue, add_and_wait, inspect};
 
 const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
 
@@ -193,6 +193,10 @@ async fn an_operator_does_every_admin_action_from_the_browser() {
     assert_eq!(seen["confirmation"], "Delete system log entries older than 30 days now?");
     assert!(seen["purge"].as_str().unwrap().starts_with("Purge started as job "), "{seen}");
     assert_eq!(seen["purgeJobType"], "log-retention");
+    let purge_job =
+        seen["purge"].as_str().unwrap().trim_start_matches("Purge started as job ").trim_end_matches('.');
+    assert_eq!(seen["removed"], format!("Job {purge_job} removed."));
+    assert_eq!(inspect(&queue, purge_job)["job"], Value::Null, "the removed job is gone from Redis");
     assert!(seen["completedListed"].as_u64().unwrap() >= 2, "{seen}");
     assert!(seen["synced"].as_str().unwrap().starts_with("Schedules synced: "), "{seen}");
     assert!(seen["verification"].as_str().unwrap().starts_with("Intact: "), "{seen}");
@@ -214,10 +218,13 @@ async fn an_operator_does_every_admin_action_from_the_browser() {
     // A job's run may append its event before the admin API records adding it: order by name.
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_log ORDER BY action").fetch_all(&mut db).await.unwrap();
-    assert_eq!(actions, ["job.added", "job.added", "job.retried", "setting.changed", "system_log.purged"]);
+    assert_eq!(
+        actions,
+        ["job.added", "job.added", "job.removed", "job.retried", "setting.changed", "system_log.purged"]
+    );
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_checkpoints").fetch_one(&mut db).await.unwrap();
-    assert_eq!(checkpoints, 1);
+    assert_eq!((checkpoints, &seen["checkpointsListed"]), (1, &json!(1)));
     for page in [
         "sign-in",
         "overview",

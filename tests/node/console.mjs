@@ -126,6 +126,9 @@ try {
   seen.purge = await said(() => page.locator("#confirm-ok").click());
   await page.locator(".facts .badge.completed").waitFor({ timeout: 20_000 });
   seen.purgeJobType = (await page.locator(".facts dd").first().textContent()).trim();
+  // A finished job can be removed; that asks first too.
+  await page.getByRole("button", { name: "Remove" }).click();
+  seen.removed = await said(() => page.locator("#confirm-ok").click());
 
   // Jobs by state, schedules, and the audit log verified.
   await page.goto(`${base}/admin#/jobs/completed`);
@@ -139,6 +142,7 @@ try {
   await page.getByRole("link", { name: "Audit" }).click();
   await page.getByRole("button", { name: "Verify the log now" }).click();
   seen.verification = (await page.locator("#verification").textContent()).trim();
+  seen.checkpointsListed = await page.locator("tbody tr").count();
   await shot("audit");
 
   // Signing out ends the page's access.
