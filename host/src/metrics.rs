@@ -15,6 +15,7 @@ const PLUGIN_INSTANTIATION: &str = "floh_plugin_instantiation_seconds";
 const PLUGIN_RUN: &str = "floh_plugin_run_seconds";
 const JOBS_STARTED: &str = "floh_jobs_started_total";
 const JOBS: &str = "floh_jobs_total";
+const JOBS_STALLED: &str = "floh_jobs_stalled_total";
 const JOB_DURATION: &str = "floh_job_duration_seconds";
 const QUEUE_JOBS: &str = "floh_queue_jobs";
 const PLUGINS: &str = "floh_plugins";
@@ -63,6 +64,11 @@ fn describe() {
         "Time a plugin's run() took, by how it ended (ok, retryable, permanent)"
     );
     metrics::describe_counter!(JOBS_STARTED, "Jobs this host's worker started, by job type");
+    metrics::describe_counter!(
+        JOBS_STALLED,
+        "Stalled runs recovered: runs a worker lost (it died or its lock expired) that this host's \
+         worker ran again, by job type"
+    );
     metrics::describe_counter!(
         JOBS,
         "Jobs this host's worker finished, by job type and outcome (completed, retried, failed)"
@@ -138,6 +144,11 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 
 pub fn job_started(job: &str) {
     metrics::counter!(JOBS_STARTED, "job" => job.to_owned()).increment(1);
+}
+
+/// Job `job` starts again after `stalls` runs that never finished.
+pub fn job_stalled(job: &str, stalls: u32) {
+    metrics::counter!(JOBS_STALLED, "job" => job.to_owned()).increment(u64::from(stalls));
 }
 
 /// `outcome` is `completed`, `retried` (a retryable failure with attempts left) or `failed`.

@@ -309,6 +309,8 @@ async fn a_job_whose_worker_was_killed_is_run_again_by_another() {
     let mut second = replica(&env);
     let seen = wait_for(&queue, "orphaned", Duration::from_secs(30), |job| job["state"] == "completed").await;
     assert_eq!(seen["job"]["returnvalue"]["greeting"], "hello, orphaned");
+    let metrics = reqwest::get(second.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert_eq!(sample(&metrics, r#"floh_jobs_stalled_total{job="hello"}"#), 1.0, "{metrics}");
     second.signal("TERM");
     assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
 }

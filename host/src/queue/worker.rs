@@ -69,7 +69,17 @@ pub fn spawn(
             }
         };
         tracing::info!(queue = QUEUE_NAME, concurrency = config.concurrency, name = %config.name, "queue worker started");
-        stop.await;
+        // The worker reports every job on an unbounded channel (and logs its errors itself):
+        // read it, or it grows for as long as the host runs.
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                event = worker.next_event() => if event.is_none() {
+                    (&mut stop).await;
+                    break;
+                },
+            }
+        }
         tracing::info!("queue worker draining");
         if let Err(e) = worker.close(config.drain_timeout.as_millis() as u64).await {
             tracing::warn!(error = %e, "queue worker did not close cleanly");
@@ -103,6 +113,13 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
     };
     let started = std::time::Instant::now();
     crate::metrics::job_started(&request.name);
+    // Each start counts in attemptsStarted, each finished attempt in attemptsMade; starts beyond
+    // those and this one never finished: BullMQ's stalled check put the job back.
+    let stalls = job.attempts_started().saturating_sub(job.attempts_made() + 1);
+    if stalls > 0 {
+        crate::metrics::job_stalled(&request.name, stalls);
+        tracing::warn!(job_id = %request.id, job_type = %request.name, stalls, "job runs again after stalling");
+    }
     // One span per job, so its log lines (the plugin's too) carry the job's identity.
     let span = tracing::info_span!(
         "job",
