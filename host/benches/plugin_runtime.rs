@@ -72,7 +72,7 @@ async fn whole_jobs() -> anyhow::Result<()> {
         &settings,
         pool,
         Arc::new(SystemClock),
-        Arc::new(floh::queue::Producer::new(settings.queue())),
+        floh::queue::open(&settings)?,
     )
     .await?;
     let mut samples = Vec::with_capacity(RUNS / 5);

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use floh::clock::SystemClock;
 use floh::config::Settings;
 use floh::plugins::PluginHost;
-use floh::queue::worker::{self, WorkerConfig};
-use floh::queue::{NewJob, Producer};
+use floh::queue::{NewJob, WorkerConfig};
 use floh::redis_conn::Redis;
 use floh::shutdown::Lifecycle;
 
@@ -46,7 +45,7 @@ async fn floh_run(concurrency: usize) -> anyhow::Result<(f64, f64)> {
     ])?;
     let pool = floh::database::connect_lazy(&settings.database)?;
     floh::database::migrate(&settings.database, &pool).await?;
-    let producer = Arc::new(Producer::new(settings.queue()));
+    let producer = floh::queue::open(&settings)?;
     let plugins = PluginHost::start(&settings, pool, Arc::new(SystemClock), producer.clone()).await?;
     for _ in 0..JOBS {
         let job = NewJob { name: "hello".into(), data: serde_json::json!({}), delay: None, job_id: None };
@@ -57,7 +56,7 @@ async fn floh_run(concurrency: usize) -> anyhow::Result<(f64, f64)> {
     let cpu_before = cpu_micros();
     let started = Instant::now();
     let config = WorkerConfig { concurrency, drain_timeout: Duration::from_secs(5), name: "bench".into() };
-    worker::spawn(&lifecycle, settings.queue(), config, plugins.executor.clone(), redis.clone());
+    producer.spawn_worker(&lifecycle, config, plugins.executor.clone());
     let mut conn = redis.connection();
     loop {
         let waiting: u64 = redis::cmd("LLEN")

@@ -17,8 +17,7 @@ use crate::config::Settings;
 use crate::database;
 use crate::http::{self, AppState};
 use crate::plugins::PluginHost;
-use crate::queue::{self, Producer, worker::WorkerConfig};
-use crate::redis_conn::Redis;
+use crate::queue::{self, WorkerConfig};
 use crate::runtime_settings::RuntimeSettings;
 use crate::scheduler::Scheduler;
 use crate::shutdown::{GraceExceeded, Lifecycle};
@@ -60,8 +59,7 @@ impl App {
         let warm = db.clone();
         let min = settings.database.pool_min;
         tokio::spawn(async move { database::warm_up(&warm, min).await });
-        let redis = Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
-        let producer = Arc::new(Producer::new(settings.queue()));
+        let producer = queue::open(&settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let plugins = PluginHost::start(&settings, db.clone(), clock.clone(), producer.clone()).await?;
         let scheduler =
@@ -72,7 +70,6 @@ impl App {
             checkpoints: Store::new(&settings.audit.store),
             clock,
             db,
-            redis,
             lifecycle: Lifecycle::new(),
             started: Instant::now(),
             health_check_timeout: settings.health_check_timeout,
@@ -96,7 +93,7 @@ impl App {
 
     /// Serves `router` until `stop` resolves, then shuts down in order: health answers 503,
     /// the listener closes, in-flight requests and background tasks finish (bounded by
-    /// SHUTDOWN_GRACE_SECONDS), and the Redis and database connections close.
+    /// SHUTDOWN_GRACE_SECONDS), and the database connections close.
     pub async fn serve(self, router: Router, stop: impl Future<Output = ()>) -> Result<(), GraceExceeded> {
         let Self { settings, state, plugins, listener } = self;
         plugins.watch(&state.lifecycle);
@@ -105,13 +102,7 @@ impl App {
             drain_timeout: settings.shutdown_grace.saturating_sub(WORKER_DRAIN_MARGIN),
             name: worker_name(),
         };
-        queue::worker::spawn(
-            &state.lifecycle,
-            settings.queue(),
-            worker,
-            plugins.executor.clone(),
-            state.redis.clone(),
-        );
+        state.queue.spawn_worker(&state.lifecycle, worker, plugins.executor.clone());
         state.scheduler.spawn(&state.lifecycle);
         tracing::info!(address = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
         http::spawn_server(&state.lifecycle, listener, router);
@@ -123,7 +114,6 @@ impl App {
         if tokio::time::timeout(CLOSE_TIMEOUT, state.db.close()).await.is_err() {
             tracing::warn!("database pool did not close within {CLOSE_TIMEOUT:?}");
         }
-        drop(state.redis);
         match &drained {
             Ok(()) => tracing::info!("shutdown complete"),
             Err(e) => tracing::error!("{e}"),

@@ -72,7 +72,7 @@ async fn check_database(state: &AppState, timeout: Duration) -> Check {
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
     let timeout = state.health_check_timeout;
     let (database, redis) =
-        tokio::join!(check_database(&state, timeout), Check::run("redis", state.redis.ping(timeout)));
+        tokio::join!(check_database(&state, timeout), Check::run("redis", state.queue.ping(timeout)));
     let status = if state.lifecycle.is_shutting_down() {
         Status::ShuttingDown
     } else if database.status == CheckStatus::Ok && redis.status == CheckStatus::Ok {

@@ -13,8 +13,7 @@ use crate::audit::Signer;
 use crate::audit::store::Store;
 use crate::clock::Clock;
 use crate::plugins::registry::Registry;
-use crate::queue::Producer;
-use crate::redis_conn::Redis;
+use crate::queue::JobQueue;
 use crate::runtime_settings::RuntimeSettings;
 use crate::scheduler::Scheduler;
 use crate::shutdown::Lifecycle;
@@ -24,13 +23,12 @@ use crate::{admin, health};
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub redis: Redis,
     pub lifecycle: Lifecycle,
     pub started: Instant,
     pub health_check_timeout: Duration,
     pub plugins: Arc<Registry>,
     pub scheduler: Arc<Scheduler>,
-    pub queue: Arc<Producer>,
+    pub queue: Arc<dyn JobQueue>,
     /// The admin token, and the key console sessions are signed with.
     pub admin: crate::admin::auth::AdminAuth,
     /// Publishes its public key; signs nothing here.

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 
 use crate::config::{PluginPolicy, Settings, validate_cron};
 use crate::plugins::registry::Registry;
-use crate::queue::{Producer, QueueError, Schedule};
+use crate::queue::{JobQueue, QueueError, Schedule};
 use crate::shutdown::Lifecycle;
 
 pub const REPORT_JOB: &str = "deliver-scheduled-report";
@@ -47,7 +47,7 @@ pub struct SyncReport {
 }
 
 pub struct Scheduler {
-    producer: Arc<Producer>,
+    producer: Arc<dyn JobQueue>,
     registry: Arc<Registry>,
     db: PgPool,
     policies: BTreeMap<String, PluginPolicy>,
@@ -57,7 +57,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(settings: &Settings, producer: Arc<Producer>, registry: Arc<Registry>, db: PgPool) -> Self {
+    pub fn new(
+        settings: &Settings,
+        producer: Arc<dyn JobQueue>,
+        registry: Arc<Registry>,
+        db: PgPool,
+    ) -> Self {
         Self {
             producer,
             registry,

@@ -7,7 +7,6 @@ use floh::clock::{Clock, ManualClock};
 use floh::config::Settings;
 use floh::plugins::PluginHost;
 use floh::plugins::executor::{JobFailure, JobOutput, JobRequest};
-use floh::queue::Producer;
 use serde_json::Value;
 
 use crate::fixtures;
@@ -56,9 +55,8 @@ impl Host {
         ];
         pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let plugins = PluginHost::start(&settings, pool, clock, Arc::new(Producer::new(settings.queue())))
-            .await
-            .unwrap();
+        let plugins =
+            PluginHost::start(&settings, pool, clock, floh::queue::open(&settings).unwrap()).await.unwrap();
         Self { plugins, db, dir, _config: config }
     }
 

@@ -527,13 +527,10 @@ async fn the_worker_resumes_by_itself_after_redis_restarts() {
 async fn the_failed_set_keeps_the_newest_5000() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[("WORKER_CONCURRENCY", "16")]).await;
-    let producer = floh::queue::Producer::new(floh::queue::QueueSettings {
-        redis_url: "redis://127.0.0.1:6379".into(),
-        prefix: queue.prefix.clone(),
-        retry_base_delay: Duration::from_secs(5),
-        lock_duration: Duration::from_secs(30),
-        stalled_interval: Duration::from_secs(30),
-    });
+    let settings =
+        floh::config::Settings::load_from(crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]))
+            .unwrap();
+    let producer = floh::queue::open(&settings).unwrap();
     let total = floh::queue::KEEP_FAILED + 10;
     for n in 0..total {
         let job = floh::queue::NewJob {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{error, record, unavailable};
 use crate::http::AppState;
-use crate::queue::inspect::{Retried, STATES};
+use crate::queue::{Retried, STATES};
 
 pub async fn overview(State(state): State<AppState>) -> Response {
     match state.queue.overview().await {
@@ -34,7 +34,7 @@ pub async fn activity(State(state): State<AppState>, Query(query): Query<Activit
         return error(StatusCode::UNPROCESSABLE_ENTITY, "hours is 1-168".into());
     }
     let now = u64::try_from(state.clock.now().timestamp_millis()).unwrap_or_default();
-    match state.queue.activity(&state.redis, now, query.hours).await {
+    match state.queue.activity(now, query.hours).await {
         Ok(hours) => Json(json!({ "hours": hours })).into_response(),
         Err(e) => unavailable(e),
     }
@@ -83,7 +83,7 @@ pub async fn list(State(state): State<AppState>, Query(listing): Query<Listing>)
 }
 
 pub async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.queue.job(&id, &state.redis).await {
+    match state.queue.job(&id).await {
         Ok(Some(job)) => Json(job).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
         Err(e) => unavailable(e),

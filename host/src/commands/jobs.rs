@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::queue::{NewJob, Producer};
+use crate::queue::NewJob;
 
 /// Enqueues one job with the runbook's options and prints its id.
 pub async fn add(
@@ -17,7 +17,7 @@ pub async fn add(
 ) -> anyhow::Result<()> {
     let data: serde_json::Value =
         serde_json::from_str(data).with_context(|| format!("--data is not JSON: {data}"))?;
-    let producer = Producer::new(settings.queue());
+    let producer = crate::queue::open(settings)?;
     let job = NewJob { name: name.clone(), data, delay: delay_ms.map(Duration::from_millis), job_id };
     let id = producer.enqueue(job).await.context("cannot add the job")?;
     println!("{id}");

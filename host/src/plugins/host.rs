@@ -13,7 +13,7 @@ use crate::audit::store::Store;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::mail::Mailer;
-use crate::queue::Producer;
+use crate::queue::JobQueue;
 use crate::runtime_settings::RuntimeSettings;
 use crate::shutdown::Lifecycle;
 
@@ -32,7 +32,7 @@ impl PluginHost {
         settings: &Settings,
         db: PgPool,
         clock: Arc<dyn Clock>,
-        queue: Arc<Producer>,
+        queue: Arc<dyn JobQueue>,
     ) -> Result<Self, RuntimeError> {
         if let Err(e) = std::fs::create_dir_all(&settings.plugins_dir) {
             tracing::warn!(dir = %settings.plugins_dir.display(), error = %e, "cannot create PLUGINS_DIR");

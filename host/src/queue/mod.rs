@@ -1,17 +1,19 @@
-//! The job queue: one BullMQ queue, `workflow-scheduler`, in BullMQ's own Redis layout, so the
-//! Node services and dashboards of an existing deployment keep working against it.
+//! The job queue: one queue, `workflow-scheduler`, behind one trait, [`JobQueue`]. The worker,
+//! the scheduler, the admin API and the plugins' `queue` capability use only the trait.
 //!
-//! Built on `bullmq-official` (BullMQ's Rust port, which runs BullMQ's own Lua scripts). The
-//! rest of the host sees only this module: [`Producer`] to enqueue, [`worker::spawn`] to run
-//! jobs through the plugin executor.
+//! [`bull::RedisQueue`] keeps it in BullMQ's own Redis layout, so the Node services and
+//! dashboards of an existing deployment keep working against it (built on `bullmq-official`,
+//! BullMQ's Rust port, which runs BullMQ's own Lua scripts).
 
-pub mod inspect;
-mod producer;
-pub mod worker;
+pub mod bull;
+mod run;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use producer::{NewJob, Producer, Schedule, StoredSchedule};
+use crate::plugins::executor::Executor;
+use crate::shutdown::Lifecycle;
 
 /// The runbook's one queue.
 pub const QUEUE_NAME: &str = "workflow-scheduler";
@@ -21,6 +23,9 @@ pub const ATTEMPTS: u32 = 4;
 pub const KEEP_FAILED: usize = 5000;
 /// Completed jobs kept (newest first); older ones are trimmed as jobs complete.
 pub const KEEP_COMPLETED: usize = 1000;
+/// The states a job can be listed by.
+pub const STATES: [&str; 7] =
+    ["waiting", "active", "delayed", "prioritized", "completed", "failed", "waiting-children"];
 
 /// Where the queue lives and how it retries.
 #[derive(Debug, Clone)]
@@ -37,6 +42,16 @@ pub struct QueueSettings {
     pub stalled_interval: Duration,
 }
 
+/// What the worker needs besides the queue's location.
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    /// Shutdown waits this long for active jobs; a job still running then keeps its lock
+    /// until it expires, and another worker's stalled check re-runs it.
+    pub drain_timeout: Duration,
+    /// Shown by bull-board and `CLIENT LIST` (`bull:<queue>:w:<name>`).
+    pub name: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("job queue: {0}")]
@@ -45,4 +60,145 @@ pub enum QueueError {
     Unreachable(Duration),
     #[error("job queue: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// A job to add.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub name: String,
+    pub data: serde_json::Value,
+    /// Run no earlier than this from now.
+    pub delay: Option<Duration>,
+    /// A custom id; adding a job whose id exists already leaves that job alone.
+    pub job_id: Option<String>,
+}
+
+/// A job scheduler: every occurrence of `pattern` (in `tz`) adds a job `job_name` with
+/// `data`, with the deterministic id `repeat:<id>:<occurrence ms>`, so replicas sharing the
+/// queue never add an occurrence twice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Schedule {
+    pub id: String,
+    pub job_name: String,
+    pub pattern: String,
+    pub tz: String,
+    pub data: serde_json::Value,
+}
+
+/// A scheduler as stored, with its next occurrence.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredSchedule {
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// Next occurrence, ms since the epoch.
+    pub next: Option<u64>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub counts: BTreeMap<&'static str, u64>,
+    pub workers: usize,
+    pub paused: bool,
+}
+
+/// A job as the admin API lists it; times in ms since the epoch.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub id: String,
+    pub name: String,
+    pub data: serde_json::Value,
+    pub attempts_made: u32,
+    pub failed_reason: Option<String>,
+    pub returnvalue: Option<serde_json::Value>,
+    pub timestamp: u64,
+    pub processed_on: Option<u64>,
+    pub finished_on: Option<u64>,
+}
+
+/// One job in full: its summary, options, state and failure traces (newest last).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    pub state: String,
+    /// The job's options in BullMQ's shape (`attempts`, `backoff`, `delay`, …).
+    pub opts: serde_json::Value,
+    pub stacktrace: Vec<String>,
+}
+
+/// What retrying a job came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retried {
+    Retried,
+    NotFound,
+    /// Only failed jobs are retried; this is its state.
+    NotFailed(String),
+}
+
+/// Jobs that finished in one hour, by outcome, as far as the queue still holds them.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HourOfActivity {
+    /// The hour's start, ms since the epoch.
+    pub start: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+/// The starts of the `hours` hours up to the one holding `now_ms`, oldest first.
+fn hour_starts(now_ms: u64, hours: u32) -> Vec<u64> {
+    let first = (now_ms / HOUR_MS + 1).saturating_sub(u64::from(hours)) * HOUR_MS;
+    (0..u64::from(hours)).map(|h| first + h * HOUR_MS).collect()
+}
+
+/// The queue `settings` configure, connecting lazily.
+pub fn open(
+    settings: &crate::config::Settings,
+) -> Result<Arc<dyn JobQueue>, crate::redis_conn::RedisUrlError> {
+    let redis =
+        crate::redis_conn::Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
+    Ok(Arc::new(bull::RedisQueue::new(settings.queue(), redis)))
+}
+
+/// The queue as the rest of the host uses it.
+#[async_trait::async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Adds `job` with the runbook's options and returns its id (the existing job's id for a
+    /// duplicate custom id).
+    async fn enqueue(&self, job: NewJob) -> Result<String, QueueError>;
+    async fn overview(&self) -> Result<Overview, QueueError>;
+    /// Jobs in `state`, newest first, `per_page` from page `page` (from 1).
+    async fn jobs(&self, state: &str, page: u32, per_page: u32) -> Result<Vec<JobSummary>, QueueError>;
+    async fn job(&self, id: &str) -> Result<Option<JobDetail>, QueueError>;
+    /// Moves a failed job back to waiting, its attempts counted afresh.
+    async fn retry(&self, id: &str) -> Result<Retried, QueueError>;
+    /// Removes a job that is not running; false if there is none (or it is running).
+    async fn remove(&self, id: &str) -> Result<bool, QueueError>;
+    /// Completed and failed jobs per hour for the `hours` hours up to the one holding
+    /// `now_ms`, oldest first.
+    async fn activity(&self, now_ms: u64, hours: u32) -> Result<Vec<HourOfActivity>, QueueError>;
+    /// Every job scheduler on the queue (floh's and any other producer's).
+    async fn schedules(&self) -> Result<Vec<StoredSchedule>, QueueError>;
+    /// Creates the scheduler, or changes it to `schedule`.
+    async fn upsert_schedule(&self, schedule: &Schedule) -> Result<(), QueueError>;
+    async fn remove_schedule(&self, id: &str) -> Result<(), QueueError>;
+    /// Whether the queue's store answers within `timeout`, for the health check.
+    async fn ping(&self, timeout: Duration) -> Result<(), String>;
+    /// Runs the worker as a task of `lifecycle` until shutdown, then drains it.
+    fn spawn_worker(&self, lifecycle: &Lifecycle, config: WorkerConfig, executor: Arc<Executor>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hours_end_with_the_current_one() {
+        let now = 10 * HOUR_MS + 1234;
+        assert_eq!(hour_starts(now, 3), [8 * HOUR_MS, 9 * HOUR_MS, 10 * HOUR_MS]);
+    }
 }

@@ -26,7 +26,7 @@ use super::bindings::floh::plugin::types::{self, HostError};
 use crate::audit::Signer;
 use crate::clock::Clock;
 use crate::config::PluginPolicy;
-use crate::queue::Producer;
+use crate::queue::JobQueue;
 use crate::runtime_settings::RuntimeSettings;
 
 /// What the host lends to plugins: shared by every job run.
@@ -35,7 +35,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub settings: RuntimeSettings,
     pub signer: Signer,
-    pub queue: Arc<Producer>,
+    pub queue: Arc<dyn JobQueue>,
     /// `None` when SMTP_URL is not set.
     pub mailer: Option<crate::mail::Mailer>,
     /// Where `audit.publish-checkpoint` puts documents.

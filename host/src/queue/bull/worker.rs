@@ -1,4 +1,5 @@
-//! The worker: fetches `workflow-scheduler` jobs and runs each through the plugin executor.
+//! The worker on Redis: fetches `workflow-scheduler` jobs and runs each through the plugin
+//! executor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,33 +7,22 @@ use std::time::Duration;
 use bullmq::options::RedisConnectionOptions;
 use bullmq::worker::CancellationToken;
 use bullmq::{Job, QueueKeys, Worker, WorkerOptions};
-use chrono::{DateTime, Utc};
-use tracing::Instrument;
 
-use super::{QUEUE_NAME, QueueSettings};
-use crate::plugins::executor::{Executor, FailureKind, JobRequest};
+use crate::plugins::executor::Executor;
+use crate::queue::run::{Attempt, Outcome, run, with_trace};
+use crate::queue::{QUEUE_NAME, QueueSettings, WorkerConfig};
 use crate::redis_conn::Redis;
 use crate::shutdown::Lifecycle;
 
 /// Pause between attempts to reach Redis when the worker cannot start.
 const CONNECT_RETRY: Duration = Duration::from_secs(2);
 
-pub fn connection(settings: &QueueSettings) -> RedisConnectionOptions {
+pub(super) fn connection(settings: &QueueSettings) -> RedisConnectionOptions {
     RedisConnectionOptions { url: settings.redis_url.clone(), ..RedisConnectionOptions::default() }
 }
 
-/// What the worker needs besides the queue's location.
-pub struct WorkerConfig {
-    pub concurrency: usize,
-    /// Shutdown waits this long for active jobs; a job still running then keeps its lock
-    /// until it expires, and another worker's stalled check re-runs it.
-    pub drain_timeout: Duration,
-    /// Shown by bull-board and `CLIENT LIST` (`bull:<queue>:w:<name>`).
-    pub name: String,
-}
-
 /// Runs the worker as a task of `lifecycle` until shutdown, then drains it.
-pub fn spawn(
+pub(super) fn spawn(
     lifecycle: &Lifecycle,
     settings: QueueSettings,
     config: WorkerConfig,
@@ -104,58 +94,23 @@ fn processor(
 }
 
 async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job) -> Processed {
-    let request = JobRequest {
+    let attempt = Attempt {
         id: job.id().to_owned(),
         name: job.name().to_owned(),
         data: job.data().to_string(),
-        attempt: job.attempts_made() + 1,
-        enqueued_at: DateTime::<Utc>::from_timestamp_millis(job.timestamp() as i64).unwrap_or_else(Utc::now),
+        attempts_made: job.attempts_made(),
+        attempts_started: job.attempts_started(),
+        attempts: job.opts().attempts.unwrap_or(1),
+        enqueued_at_ms: job.timestamp(),
     };
-    let started = std::time::Instant::now();
-    crate::metrics::job_started(&request.name);
-    // Each start counts in attemptsStarted, each finished attempt in attemptsMade; starts beyond
-    // those and this one never finished: BullMQ's stalled check put the job back.
-    let stalls = job.attempts_started().saturating_sub(job.attempts_made() + 1);
-    if stalls > 0 {
-        crate::metrics::job_stalled(&request.name, stalls);
-        tracing::warn!(job_id = %request.id, job_type = %request.name, stalls, "job runs again after stalling");
-    }
-    // One span per job, so its log lines (the plugin's too) carry the job's identity.
-    let span = tracing::info_span!(
-        "job",
-        job_id = %request.id,
-        job_type = %request.name,
-        attempt = request.attempt,
-        plugin_version = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-    );
-    crate::telemetry::record_trace_id(&span);
-    let result = executor.execute(&request).instrument(span.clone()).await;
-    if let Ok(done) = &result {
-        span.record("plugin_version", done.plugin_version.as_str());
-    }
-    let outcome = match &result {
-        Ok(_) => "completed",
-        Err(failure)
-            if failure.kind == FailureKind::Retryable
-                && request.attempt < job.opts().attempts.unwrap_or(1) =>
-        {
-            "retried"
-        }
-        Err(_) => "failed",
-    };
-    crate::metrics::job_finished(&request.name, outcome, started.elapsed());
-    match result {
-        Ok(done) => {
-            span.in_scope(|| tracing::debug!("job completed"));
-            Ok(serde_json::from_str(&done.output)?)
-        }
-        Err(failure) => {
-            span.in_scope(|| tracing::warn!(reason = %failure.reason, "job failed"));
-            save_stacktrace(redis, keys, &request.id, &failure.reason, &failure.trace).await;
-            Err(match failure.kind {
-                FailureKind::Permanent => bullmq::Error::Unrecoverable(failure.reason),
-                FailureKind::Retryable => bullmq::Error::ProcessingError(failure.reason),
+    match run(executor, attempt).await {
+        Outcome::Completed(output) => Ok(output),
+        Outcome::Failed { reason, trace, retryable } => {
+            save_stacktrace(redis, keys, job.id(), trace).await;
+            Err(if retryable {
+                bullmq::Error::ProcessingError(reason)
+            } else {
+                bullmq::Error::Unrecoverable(reason)
             })
         }
     }
@@ -164,15 +119,13 @@ async fn process(executor: &Executor, redis: &Redis, keys: &QueueKeys, job: Job)
 /// BullMQ keeps a failure's trace in the job hash (`stacktrace`, a JSON array of strings, the
 /// newest last). bullmq-official's worker records only `failedReason`, so floh adds the trace
 /// itself while it still holds the job's lock.
-async fn save_stacktrace(redis: &Redis, keys: &QueueKeys, job_id: &str, reason: &str, trace: &str) {
+async fn save_stacktrace(redis: &Redis, keys: &QueueKeys, job_id: &str, trace: String) {
     let key = keys.job_key(job_id);
     let mut conn = redis.connection();
     let previous: Option<String> =
         redis::cmd("HGET").arg(&key).arg("stacktrace").query_async(&mut conn).await.unwrap_or(None);
-    let mut traces: Vec<String> = previous.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default();
-    traces.push(if trace.is_empty() { reason.to_owned() } else { format!("{reason}\n{trace}") });
-    let keep = traces.len().saturating_sub(10);
-    let traces = serde_json::to_string(&traces[keep..]).unwrap_or_default();
+    let traces = with_trace(previous.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(), trace);
+    let traces = serde_json::to_string(&traces).unwrap_or_default();
     let saved: redis::RedisResult<()> =
         redis::cmd("HSET").arg(&key).arg("stacktrace").arg(traces).query_async(&mut conn).await;
     if let Err(e) = saved {
