@@ -72,7 +72,7 @@ async fn whole_jobs() -> anyhow::Result<()> {
         &settings,
         pool,
         Arc::new(SystemClock),
-        floh::queue::open(&settings)?,
+        floh::queue::open(&settings).await?,
     )
     .await?;
     let mut samples = Vec::with_capacity(RUNS / 5);

@@ -45,7 +45,7 @@ async fn floh_run(concurrency: usize) -> anyhow::Result<(f64, f64)> {
     ])?;
     let pool = floh::database::connect_lazy(&settings.database)?;
     floh::database::migrate(&settings.database, &pool).await?;
-    let producer = floh::queue::open(&settings)?;
+    let producer = floh::queue::open(&settings).await?;
     let plugins = PluginHost::start(&settings, pool, Arc::new(SystemClock), producer.clone()).await?;
     for _ in 0..JOBS {
         let job = NewJob { name: "hello".into(), data: serde_json::json!({}), delay: None, job_id: None };

@@ -59,7 +59,7 @@ impl App {
         let warm = db.clone();
         let min = settings.database.pool_min;
         tokio::spawn(async move { database::warm_up(&warm, min).await });
-        let producer = queue::open(&settings)?;
+        let producer = queue::open(&settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let plugins = PluginHost::start(&settings, db.clone(), clock.clone(), producer.clone()).await?;
         let scheduler =

@@ -32,6 +32,10 @@ pub struct Check {
     pub latency_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when the check stands for something other than its name says: `embedded` for the
+    /// `redis` check of a host whose queue is its own SQLite file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
 }
 
 impl Check {
@@ -42,8 +46,8 @@ impl Check {
         crate::metrics::health_checked(name, outcome.is_ok(), started.elapsed());
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match outcome {
-            Ok(()) => Check { status: CheckStatus::Ok, latency_ms, error: None },
-            Err(error) => Check { status: CheckStatus::Down, latency_ms, error: Some(error) },
+            Ok(()) => Check { status: CheckStatus::Ok, latency_ms, error: None, mode: None },
+            Err(error) => Check { status: CheckStatus::Down, latency_ms, error: Some(error), mode: None },
         }
     }
 }
@@ -71,8 +75,9 @@ async fn check_database(state: &AppState, timeout: Duration) -> Check {
 /// shutdown has begun, so load balancers stop sending traffic.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
     let timeout = state.health_check_timeout;
-    let (database, redis) =
+    let (database, mut redis) =
         tokio::join!(check_database(&state, timeout), Check::run("redis", state.queue.ping(timeout)));
+    redis.mode = state.queue.mode();
     let status = if state.lifecycle.is_shutting_down() {
         Status::ShuttingDown
     } else if database.status == CheckStatus::Ok && redis.status == CheckStatus::Ok {

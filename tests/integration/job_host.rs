@@ -55,8 +55,9 @@ impl Host {
         ];
         pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let plugins =
-            PluginHost::start(&settings, pool, clock, floh::queue::open(&settings).unwrap()).await.unwrap();
+        let plugins = PluginHost::start(&settings, pool, clock, floh::queue::open(&settings).await.unwrap())
+            .await
+            .unwrap();
         Self { plugins, db, dir, _config: config }
     }
 

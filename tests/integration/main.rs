@@ -6,6 +6,7 @@ mod catalogue;
 mod cli;
 mod console;
 mod deploy;
+mod embedded;
 mod escalations;
 mod fixtures;
 mod health;

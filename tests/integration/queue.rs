@@ -530,7 +530,7 @@ async fn the_failed_set_keeps_the_newest_5000() {
     let settings =
         floh::config::Settings::load_from(crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]))
             .unwrap();
-    let producer = floh::queue::open(&settings).unwrap();
+    let producer = floh::queue::open(&settings).await.unwrap();
     let total = floh::queue::KEEP_FAILED + 10;
     for n in 0..total {
         let job = floh::queue::NewJob {

@@ -17,7 +17,7 @@ pub async fn add(
 ) -> anyhow::Result<()> {
     let data: serde_json::Value =
         serde_json::from_str(data).with_context(|| format!("--data is not JSON: {data}"))?;
-    let producer = crate::queue::open(settings)?;
+    let producer = crate::queue::open(settings).await?;
     let job = NewJob { name: name.clone(), data, delay: delay_ms.map(Duration::from_millis), job_id };
     let id = producer.enqueue(job).await.context("cannot add the job")?;
     println!("{id}");

@@ -77,6 +77,13 @@ pub struct MailSettings {
     pub from: String,
 }
 
+/// Where the job queue lives: Redis in BullMQ's layout, or a SQLite file of the host's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBackend {
+    Redis,
+    Embedded,
+}
+
 /// The validated configuration of one host process.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -99,6 +106,10 @@ pub struct Settings {
     /// OTLP/HTTP collector spans are exported to (`<endpoint>/v1/traces`), if any.
     pub otlp_endpoint: Option<url::Url>,
     pub plugin_defaults: PluginDefaults,
+    /// Where the job queue lives.
+    pub queue_backend: QueueBackend,
+    /// The embedded queue's SQLite file.
+    pub queue_path: PathBuf,
     /// BullMQ's key prefix of the queue.
     pub queue_prefix: String,
     /// The first retry's delay; each further retry doubles it.
@@ -126,7 +137,9 @@ impl Settings {
     /// Where the job queue lives and how it retries.
     pub fn queue(&self) -> crate::queue::QueueSettings {
         crate::queue::QueueSettings {
+            backend: self.queue_backend,
             redis_url: self.redis_url.expose().clone(),
+            path: self.queue_path.clone(),
             prefix: self.queue_prefix.clone(),
             retry_base_delay: self.retry_base_delay,
             lock_duration: self.lock_duration,
@@ -487,6 +500,10 @@ impl Validator {
                 Ok(prefix)
             }
         });
+        let queue_backend = self.get(&QUEUE_BACKEND, |s| {
+            parse::one_of(s, &[("redis", QueueBackend::Redis), ("embedded", QueueBackend::Embedded)])
+        });
+        let queue_path = self.get(&QUEUE_PATH, parse::non_empty).map(PathBuf::from);
         let retry_base_delay = self.get(&QUEUE_RETRY_BASE_DELAY_MS, parse::millis);
         let lock_duration = self.get(&QUEUE_LOCK_DURATION_MS, parse::millis);
         let stalled_interval = self.get(&QUEUE_STALLED_INTERVAL_MS, parse::millis);
@@ -542,6 +559,8 @@ impl Validator {
                     cache_dir: plugin_cache_dir?,
                 },
                 plugin_policies,
+                queue_backend: queue_backend?,
+                queue_path: queue_path?,
                 queue_prefix: queue_prefix?,
                 retry_base_delay: retry_base_delay?,
                 lock_duration: lock_duration?,

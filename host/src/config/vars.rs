@@ -82,6 +82,8 @@ pub const PLUGINS_DIR: Var = public("PLUGINS_DIR", "./plugins-dist");
 pub const PLUGIN_CACHE_DIR: Var = public("PLUGIN_CACHE_DIR", "./data/plugin-cache");
 pub const PLUGIN_TIMEOUT_SECONDS: Var = public("PLUGIN_TIMEOUT_SECONDS", "300");
 pub const PLUGIN_MEMORY_LIMIT_MIB: Var = public("PLUGIN_MEMORY_LIMIT_MIB", "256");
+pub const QUEUE_BACKEND: Var = public("QUEUE_BACKEND", "redis");
+pub const QUEUE_PATH: Var = public("QUEUE_PATH", "./data/queue.db");
 pub const QUEUE_PREFIX: Var = public("QUEUE_PREFIX", "bull");
 pub const QUEUE_RETRY_BASE_DELAY_MS: Var = public("QUEUE_RETRY_BASE_DELAY_MS", "5000");
 pub const QUEUE_LOCK_DURATION_MS: Var = public("QUEUE_LOCK_DURATION_MS", "30000");
@@ -93,7 +95,7 @@ pub const LOG_FORMAT: Var = public("LOG_FORMAT", "auto");
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: Var = optional("OTEL_EXPORTER_OTLP_ENDPOINT");
 
 /// Every variable, in the order `check-config` prints them.
-pub const ALL: [&Var; 41] = [
+pub const ALL: [&Var; 43] = [
     &FLOH_ENV,
     &BIND_ADDRESS,
     &PORT,
@@ -125,6 +127,8 @@ pub const ALL: [&Var; 41] = [
     &PLUGIN_CACHE_DIR,
     &PLUGIN_TIMEOUT_SECONDS,
     &PLUGIN_MEMORY_LIMIT_MIB,
+    &QUEUE_BACKEND,
+    &QUEUE_PATH,
     &QUEUE_PREFIX,
     &QUEUE_RETRY_BASE_DELAY_MS,
     &QUEUE_LOCK_DURATION_MS,

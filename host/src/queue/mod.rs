@@ -6,6 +6,7 @@
 //! BullMQ's Rust port, which runs BullMQ's own Lua scripts).
 
 pub mod bull;
+pub mod embedded;
 mod run;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,10 @@ pub const STATES: [&str; 7] =
 /// Where the queue lives and how it retries.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
+    pub backend: crate::config::QueueBackend,
     pub redis_url: String,
+    /// The embedded queue's SQLite file.
+    pub path: std::path::PathBuf,
     /// BullMQ's key prefix (`bull` unless the deployment chose another).
     pub prefix: String,
     /// First retry delay; each further retry doubles it (5 s, 10 s, 20 s by default).
@@ -60,6 +64,14 @@ pub enum QueueError {
     Unreachable(Duration),
     #[error("job queue: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    RedisUrl(#[from] crate::redis_conn::RedisUrlError),
+    #[error("job queue: {0}")]
+    Embedded(#[from] sqlx::Error),
+    #[error("cannot open the embedded job queue at {} (QUEUE_PATH): {problem}", path.display())]
+    File { path: std::path::PathBuf, problem: String },
+    #[error("job scheduler: {0}")]
+    Schedule(String),
 }
 
 /// A job to add.
@@ -155,13 +167,21 @@ fn hour_starts(now_ms: u64, hours: u32) -> Vec<u64> {
     (0..u64::from(hours)).map(|h| first + h * HOUR_MS).collect()
 }
 
-/// The queue `settings` configure, connecting lazily.
-pub fn open(
-    settings: &crate::config::Settings,
-) -> Result<Arc<dyn JobQueue>, crate::redis_conn::RedisUrlError> {
-    let redis =
-        crate::redis_conn::Redis::connect_lazy(settings.redis_url.expose(), settings.health_check_timeout)?;
-    Ok(Arc::new(bull::RedisQueue::new(settings.queue(), redis)))
+/// The queue QUEUE_BACKEND selects: Redis, connected lazily (the host starts while Redis is
+/// down), or the embedded queue's file, opened (and created) now.
+pub async fn open(settings: &crate::config::Settings) -> Result<Arc<dyn JobQueue>, QueueError> {
+    Ok(match settings.queue_backend {
+        crate::config::QueueBackend::Redis => {
+            let redis = crate::redis_conn::Redis::connect_lazy(
+                settings.redis_url.expose(),
+                settings.health_check_timeout,
+            )?;
+            Arc::new(bull::RedisQueue::new(settings.queue(), redis))
+        }
+        crate::config::QueueBackend::Embedded => {
+            Arc::new(embedded::EmbeddedQueue::open(settings.queue()).await?)
+        }
+    })
 }
 
 /// The queue as the rest of the host uses it.
@@ -188,6 +208,10 @@ pub trait JobQueue: Send + Sync {
     async fn remove_schedule(&self, id: &str) -> Result<(), QueueError>;
     /// Whether the queue's store answers within `timeout`, for the health check.
     async fn ping(&self, timeout: Duration) -> Result<(), String>;
+    /// How the health check names a store other than Redis (`embedded`).
+    fn mode(&self) -> Option<&'static str> {
+        None
+    }
     /// Runs the worker as a task of `lifecycle` until shutdown, then drains it.
     fn spawn_worker(&self, lifecycle: &Lifecycle, config: WorkerConfig, executor: Arc<Executor>);
 }

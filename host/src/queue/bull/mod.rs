@@ -47,7 +47,7 @@ impl RedisQueue {
                     ..QueueOptions::default()
                 };
                 match tokio::time::timeout(CONNECT_TIMEOUT, Queue::with_options(QUEUE_NAME, options)).await {
-                    Ok(connected) => connected.map_err(QueueError::from),
+                    Ok(connected) => connected.map_err(QueueError::Bullmq),
                     Err(_) => Err(QueueError::Unreachable(CONNECT_TIMEOUT)),
                 }
             })

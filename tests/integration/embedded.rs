@@ -1,0 +1,229 @@
+//! The embedded queue (QUEUE_BACKEND=embedded): the Redis queue's semantics in a SQLite file of
+//! the host's own, seen through the admin API the way operators see either backend.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::fixtures;
+use crate::helpers::{FlohProcess, TestDb, run_floh, test_env, with};
+use crate::queue::{Host, TestQueue};
+
+const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
+
+/// The admin API of a host at `base`.
+struct Admin {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Admin {
+    fn new(base: &str) -> Self {
+        Self { base: base.to_owned(), client: reqwest::Client::new() }
+    }
+
+    async fn add(&self, job: Value) -> String {
+        let response = self
+            .client
+            .post(format!("{}/api/admin/jobs", self.base))
+            .bearer_auth(TOKEN)
+            .json(&job)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str) -> u16 {
+        let request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    async fn job(&self, id: &str) -> Value {
+        self.get(&format!("/api/admin/jobs/{id}")).await.1
+    }
+
+    /// Polls job `id` until it is `state`.
+    async fn wait(&self, id: &str, state: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let job = self.job(id).await;
+            if job["state"] == state {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} never became {state}: {job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The variables that put a host's queue into `dir`.
+fn embedded(dir: &tempfile::TempDir) -> [(&'static str, String); 2] {
+    [("QUEUE_BACKEND", "embedded".into()), ("QUEUE_PATH", dir.path().join("queue.db").display().to_string())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_delayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let [backend, path] = embedded(&dir);
+    let env =
+        [(backend.0, backend.1.as_str()), (path.0, path.1.as_str()), ("QUEUE_RETRY_BASE_DELAY_MS", "300")];
+    let host = Host::start(&TestQueue::new(), &["hello", "hostile"], "", &env).await;
+    let admin = Admin::new(&host.base);
+    let (_, health) = admin.get("/api/health").await;
+    assert_eq!(health["checks"]["redis"]["mode"], "embedded", "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+
+    let hello = admin.add(json!({ "name": "hello", "data": { "name": "embedded" } })).await;
+    let done = admin.wait(&hello, "completed", Duration::from_secs(15)).await;
+    assert_eq!(
+        (&done["returnvalue"]["greeting"], &done["attemptsMade"]),
+        (&json!("hello, embedded"), &json!(1))
+    );
+    assert_eq!(done["opts"]["attempts"], 4);
+
+    // A retryable failure runs 4 times, 300, 600 and 1200 ms apart, then fails for good.
+    let flaky = admin.add(json!({ "name": "hostile", "data": { "do": "retry" } })).await;
+    let failed = admin.wait(&flaky, "failed", Duration::from_secs(20)).await;
+    assert_eq!((&failed["attemptsMade"], &failed["failedReason"]), (&json!(4), &json!("try again later")));
+    assert_eq!(failed["stacktrace"].as_array().unwrap().len(), 4, "{failed}");
+    let took = failed["finishedOn"].as_u64().unwrap() - failed["timestamp"].as_u64().unwrap();
+    assert!(took >= 2100, "the backoff delays add up to 2.1 s, not {took} ms");
+
+    // A permanent failure is not retried; retried by the operator it runs again, afresh.
+    let broken = admin.add(json!({ "name": "hostile", "data": { "do": "query" } })).await;
+    assert_eq!(admin.wait(&broken, "failed", Duration::from_secs(15)).await["attemptsMade"], 1);
+    assert_eq!(admin.send(reqwest::Method::POST, &format!("/api/admin/jobs/{broken}/retry")).await, 200);
+    let again = admin.wait(&broken, "failed", Duration::from_secs(15)).await;
+    assert_eq!((&again["attemptsMade"], again["stacktrace"].as_array().unwrap().len()), (&json!(1), 2));
+
+    // A delayed job waits; a custom id is added once.
+    let later = admin.add(json!({ "name": "hello", "data": {}, "delay": 1500, "jobId": "later" })).await;
+    assert_eq!(later, "later");
+    assert_eq!(admin.add(json!({ "name": "hello", "data": {}, "jobId": "later" })).await, "later");
+    assert_eq!(admin.job("later").await["state"], "delayed");
+    let ran = admin.wait("later", "completed", Duration::from_secs(15)).await;
+    let waited = ran["processedOn"].as_u64().unwrap() - ran["timestamp"].as_u64().unwrap();
+    assert!(waited >= 1500, "ran {waited} ms after it was added");
+
+    let (_, overview) = admin.get("/api/admin/queue").await;
+    assert_eq!(overview["counts"]["completed"], 2, "{overview}");
+    assert_eq!(overview["counts"]["failed"], 2, "{overview}");
+    assert_eq!(overview["workers"], 1, "{overview}");
+    let (_, listed) = admin.get("/api/admin/jobs?state=failed").await;
+    let ids: Vec<&str> =
+        listed["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [broken.as_str(), flaky.as_str()], "newest first");
+    let (_, activity) = admin.get("/api/admin/queue/activity?hours=2").await;
+    assert_eq!(
+        activity["hours"][1],
+        json!({ "start": activity["hours"][1]["start"], "completed": 2, "failed": 2 })
+    );
+    assert_eq!(admin.send(reqwest::Method::DELETE, &format!("/api/admin/jobs/{hello}")).await, 204);
+    assert_eq!(admin.get(&format!("/api/admin/jobs/{hello}")).await.0, 404);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedulers_fire_each_occurrence_once_into_the_embedded_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let [backend, path] = embedded(&dir);
+    let toml = "[plugins.hello]\nschedule = \"*/2 * * * * *\"\n";
+    let env = [(backend.0, backend.1.as_str()), (path.0, path.1.as_str())];
+    let host = Host::start(&TestQueue::new(), &["hello"], toml, &env).await;
+    let admin = Admin::new(&host.base);
+    let (_, schedules) = admin.get("/api/admin/schedules").await;
+    let stored = schedules["stored"].as_array().unwrap();
+    let hello = stored.iter().find(|s| s["id"] == "hello").expect("the hello scheduler is stored");
+    assert_eq!(hello["pattern"], "*/2 * * * * *");
+    assert!(hello["next"].as_u64().unwrap() % 2000 == 0, "{hello}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ids = loop {
+        let (_, listed) = admin.get("/api/admin/jobs?state=completed").await;
+        let ids: Vec<String> =
+            listed["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+        if ids.len() >= 2 {
+            break ids;
+        }
+        assert!(Instant::now() < deadline, "the scheduler fired {ids:?} only");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for id in &ids {
+        let occurrence: u64 = id.strip_prefix("repeat:hello:").expect("a scheduler's id").parse().unwrap();
+        assert_eq!(occurrence % 2000, 0, "{id}");
+    }
+    host.stop().await;
+}
+
+/// A `floh serve` process on the embedded queue in `dir`, with short locks.
+fn serve_env(db: &TestDb, dir: &tempfile::TempDir, plugins: &std::path::Path) -> Vec<(String, String)> {
+    let [backend, path] = embedded(dir);
+    let cache = fixtures::cache_dir().display().to_string();
+    with(
+        test_env(&db.url(), "redis://127.0.0.1:6379"),
+        &[
+            (backend.0, &backend.1),
+            (path.0, &path.1),
+            ("PLUGINS_DIR", plugins.to_str().unwrap()),
+            ("PLUGIN_CACHE_DIR", &cache),
+            ("QUEUE_LOCK_DURATION_MS", "2000"),
+            ("QUEUE_STALLED_INTERVAL_MS", "1000"),
+        ],
+    )
+}
+
+fn replica(env: &[(String, String)]) -> FlohProcess {
+    let env = with(env.to_vec(), &[("PORT", &crate::helpers::free_port().to_string())]);
+    let mut floh = FlohProcess::spawn(&env, &["serve"]);
+    floh.wait_listening();
+    floh
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    fixtures::install(plugins.path(), "hello.wasm", &fixtures::bytes("hello"));
+    let env = serve_env(&db, &dir, plugins.path());
+    let add = |args: &[&str]| {
+        let (code, _, stderr) = run_floh(&env, &[&["jobs", "add", "hello"], args].concat());
+        assert_eq!(code, 0, "{stderr}");
+    };
+    // Added while no host runs: they wait in the file.
+    add(&["--job-id", "queued", "--data", r#"{"name":"queued"}"#]);
+    add(&["--job-id", "delayed", "--delay", "1000"]);
+
+    let mut first = replica(&env);
+    let admin = Admin::new(&first.url(""));
+    let queued = admin.wait("queued", "completed", Duration::from_secs(15)).await;
+    assert_eq!(queued["returnvalue"]["greeting"], "hello, queued");
+    admin.wait("delayed", "completed", Duration::from_secs(15)).await;
+
+    // A job running when its host is killed keeps its lock until it expires; then the next
+    // host's stalled check puts it back and it runs to the end.
+    add(&["--job-id", "orphaned", "--data", r#"{"name":"orphaned","busy_ms":4000}"#]);
+    admin.wait("orphaned", "active", Duration::from_secs(15)).await;
+    add(&["--job-id", "pending", "--delay", "60000"]);
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(5));
+
+    let mut second = replica(&env);
+    let admin = Admin::new(&second.url(""));
+    let orphaned = admin.wait("orphaned", "completed", Duration::from_secs(30)).await;
+    assert_eq!(orphaned["returnvalue"]["greeting"], "hello, orphaned");
+    assert_eq!(admin.job("pending").await["state"], "delayed", "a delayed job survives the kill");
+    let metrics = reqwest::get(second.url("/metrics")).await.unwrap().text().await.unwrap();
+    let stalled = metrics.lines().find(|l| l.starts_with(r#"floh_jobs_stalled_total{job="hello"}"#));
+    assert_eq!(stalled.and_then(|l| l.split_whitespace().last()), Some("1"), "{metrics}");
+    second.signal("TERM");
+    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+}
