@@ -139,6 +139,7 @@ async fn schedulers_fire_each_occurrence_once_into_the_embedded_queue() {
     let env = [(backend.0, backend.1.as_str()), (path.0, path.1.as_str())];
     let host = Host::start(&TestQueue::new(), &["hello"], toml, &env).await;
     let admin = Admin::new(&host.base);
+    assert_eq!(admin.send(reqwest::Method::POST, "/api/admin/schedules/sync").await, 200);
     let (_, schedules) = admin.get("/api/admin/schedules").await;
     let stored = schedules["stored"].as_array().unwrap();
     let hello = stored.iter().find(|s| s["id"] == "hello").expect("the hello scheduler is stored");
@@ -226,4 +227,50 @@ async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
     assert_eq!(stalled.and_then(|l| l.split_whitespace().last()), Some("1"), "{metrics}");
     second.signal("TERM");
     assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failed_jobs_kept_are_the_newest_5000() {
+    let dir = tempfile::tempdir().unwrap();
+    let [backend, path] = embedded(&dir);
+    let env = [(backend.0, backend.1.as_str()), (path.0, path.1.as_str()), ("WORKER_CONCURRENCY", "16")];
+    let host = Host::start(&TestQueue::new(), &[], "", &env).await;
+    let settings = floh::config::Settings::load_from(crate::helpers::env_pairs(&[
+        (backend.0, &backend.1),
+        (path.0, &path.1),
+    ]))
+    .unwrap();
+    let producer = floh::queue::open(&settings).await.unwrap();
+    let total = floh::queue::KEEP_FAILED + 10;
+    for n in 0..total {
+        let job = floh::queue::NewJob {
+            name: "no-such-job".into(),
+            data: json!({}),
+            delay: None,
+            job_id: Some(format!("doomed-{n}")),
+        };
+        producer.enqueue(job).await.unwrap();
+    }
+    let admin = Admin::new(&host.base);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, overview) = admin.get("/api/admin/queue").await;
+        if overview["counts"]["waiting"] == 0 && overview["counts"]["active"] == 0 {
+            assert_eq!(overview["counts"]["failed"], floh::queue::KEEP_FAILED, "{overview}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{overview}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut gone = Vec::new();
+    for n in 0..total {
+        if admin.get(&format!("/api/admin/jobs/doomed-{n}")).await.0 == 404 {
+            gone.push(n);
+        }
+    }
+    assert_eq!(gone.len(), 10, "exactly 10 failures are removed: {gone:?}");
+    assert!(gone.iter().all(|n| *n < 100), "the removed ones are among the oldest: {gone:?}");
+    let newest = admin.job(&format!("doomed-{}", total - 1)).await;
+    assert_eq!(newest["failedReason"], "no plugin for job type no-such-job");
+    host.stop().await;
 }

@@ -112,6 +112,13 @@ impl EmbeddedQueue {
     }
 }
 
+/// A write transaction holding SQLite's write lock from its start, so that it waits for
+/// another writer (up to the busy timeout) instead of failing when it would upgrade from a
+/// read to a write after that writer committed.
+async fn write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Milliseconds since the epoch, the queue's clock (as BullMQ's is Redis's).
 fn now_ms() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default()
@@ -152,7 +159,7 @@ fn next_occurrence(pattern: &str, tz: &str, after_ms: u64) -> Result<u64, String
 #[async_trait::async_trait]
 impl JobQueue for EmbeddedQueue {
     async fn enqueue(&self, job: NewJob) -> Result<String, QueueError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write(&self.pool).await?;
         let id = self.insert(&mut tx, &job, now_ms()).await?;
         tx.commit().await?;
         self.added.notify_one();

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     lock_until       INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_at);
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (state, finished_on);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (state, finished_on, seq);
 
 -- Job ids for jobs added without one: 1, 2, 3, … as BullMQ numbers them.
 CREATE TABLE IF NOT EXISTS counters (

@@ -9,7 +9,7 @@ use sqlx::Row;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{EmbeddedQueue, next_occurrence, now_ms};
+use super::{EmbeddedQueue, next_occurrence, now_ms, write};
 use crate::plugins::executor::Executor;
 use crate::queue::run::{Attempt, Outcome, run, with_trace};
 use crate::queue::{KEEP_COMPLETED, KEEP_FAILED, NewJob, QueueError, WorkerConfig};
@@ -160,7 +160,7 @@ async fn record(
     outcome: Outcome,
 ) -> Result<bool, QueueError> {
     let now = now_ms();
-    let mut tx = queue.pool.begin().await?;
+    let mut tx = write(&queue.pool).await?;
     let (updated, state) = match outcome {
         Outcome::Completed(value) => {
             let done = sqlx::query(
@@ -249,7 +249,7 @@ async fn maintain(queue: &EmbeddedQueue, name: &str, check_stalled: bool) -> Res
 /// Active jobs whose lock expired (their worker died, or could not renew) go back to waiting;
 /// a job found stalled a second time fails, as with BullMQ's `maxStalledCount` of 1.
 async fn take_back_stalled(queue: &EmbeddedQueue, now: u64) -> Result<(), QueueError> {
-    let mut tx = queue.pool.begin().await?;
+    let mut tx = write(&queue.pool).await?;
     let taken = sqlx::query(
         "UPDATE jobs SET
             state = CASE WHEN stalled >= 1 THEN 'failed' ELSE 'waiting' END,
@@ -294,7 +294,7 @@ async fn fire_due_schedulers(queue: &EmbeddedQueue, now: u64) -> Result<(), Queu
             delay: None,
             job_id: Some(format!("repeat:{id}:{next}")),
         };
-        let mut tx = queue.pool.begin().await?;
+        let mut tx = write(&queue.pool).await?;
         let moved = sqlx::query("UPDATE schedulers SET next = ?3 WHERE id = ?1 AND next = ?2")
             .bind(&id)
             .bind(next)
