@@ -106,3 +106,70 @@ async fn the_schema_keeps_governance_invariants() {
         .expect("an artifact of a missing run can be stored");
     pool.close().await;
 }
+
+/// Every table's columns in order: name, type (in words both databases share) and whether it
+/// may be NULL.
+type Columns = std::collections::BTreeMap<String, Vec<(String, String, bool)>>;
+
+fn type_family(declared: &str) -> String {
+    match declared.to_ascii_lowercase().as_str() {
+        "timestamp with time zone" | "timestamptz" => "timestamp",
+        "bytea" | "blob" => "bytes",
+        other => return other.to_owned(),
+    }
+    .to_owned()
+}
+
+fn by_table(rows: Vec<(String, String, String, bool)>) -> Columns {
+    let mut columns = Columns::new();
+    for (table, column, declared, nullable) in rows {
+        columns.entry(table).or_default().push((column, type_family(&declared), nullable));
+    }
+    columns
+}
+
+#[tokio::test]
+async fn the_sqlite_migrations_build_the_same_tables_and_columns() {
+    let db = TestDb::create().await;
+    floh::database::MIGRATOR.run(&mut db.connect().await).await.unwrap();
+    let postgres = by_table(
+        sqlx::query_as(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'YES'
+             FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'
+             ORDER BY table_name, ordinal_position",
+        )
+        .fetch_all(&mut db.connect().await)
+        .await
+        .unwrap(),
+    );
+
+    let mut sqlite: sqlx::SqliteConnection = sqlx::Connection::connect("sqlite::memory:").await.unwrap();
+    let sqlite_set = sqlx::migrate!("../migrations/sqlite");
+    sqlite_set.run(&mut sqlite).await.unwrap();
+    let sqlite = by_table(
+        sqlx::query_as(
+            "SELECT m.name, p.name, p.type, p.\"notnull\" = 0
+             FROM sqlite_schema AS m JOIN pragma_table_info(m.name) AS p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'
+             ORDER BY m.name, p.cid",
+        )
+        .fetch_all(&mut sqlite)
+        .await
+        .unwrap(),
+    );
+    assert_eq!(postgres.keys().collect::<Vec<_>>(), TABLES.iter().collect::<Vec<_>>());
+    for table in TABLES {
+        assert_eq!(sqlite[*table], postgres[*table], "columns of {table}");
+    }
+    assert_eq!(sqlite.len(), postgres.len());
+
+    let versions = |set: &sqlx::migrate::Migrator| -> Vec<(i64, String)> {
+        set.iter().map(|m| (m.version, m.description.to_string())).collect()
+    };
+    assert_eq!(
+        versions(&sqlite_set),
+        versions(&floh::database::MIGRATOR),
+        "one SQLite migration per version"
+    );
+}
