@@ -511,7 +511,10 @@ impl Validator {
         self.problems.extend(policy_problems.into_iter().map(|message| Problem { message }));
 
         if environment == Some(Environment::Production) {
-            for var in vars::ALL {
+            // The embedded queue does not use Redis, so its URL needs no production value.
+            let unused =
+                |var: &Var| var.name == REDIS_URL.name && queue_backend == Some(QueueBackend::Embedded);
+            for var in vars::ALL.into_iter().filter(|var| !unused(var)) {
                 if let Some(value) = self.raw.get(var.name).cloned()
                     && let Some(why) = secrets::production_objection(var, &value)
                 {
@@ -722,6 +725,38 @@ mod tests {
         assert!(
             !problems.iter().any(|p| p.contains(vars::DEV_ADMIN_TOKEN)),
             "a secret leaked: {problems:#?}"
+        );
+    }
+
+    #[test]
+    fn production_with_the_embedded_queue_needs_no_redis_url() {
+        let settings = Settings::load_from(
+            [
+                ("FLOH_ENV", "production"),
+                ("QUEUE_BACKEND", "embedded"),
+                ("DATABASE_URL", "postgres://floh:Xk9-2vQ-83nd@db:5432/floh"),
+                ("AUDIT_SIGNING_KEY", &"4f".repeat(32)),
+                ("ADMIN_TOKEN", "b0c1b4a9e2f84e1f9a7d6c5b4a3f2e1d"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .expect("production settings validate");
+        assert_eq!(settings.queue_backend, QueueBackend::Embedded);
+        let problems = messages(&[("FLOH_ENV", "production")]);
+        assert!(
+            problems.iter().any(|p| p.starts_with("DATABASE_URL") && p.contains("not set")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_queue_backend_is_refused_with_the_choices() {
+        let problems = messages(&[("QUEUE_BACKEND", "kafka")]);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("QUEUE_BACKEND") && p.contains("redis") && p.contains("embedded")),
+            "{problems:#?}"
         );
     }
 

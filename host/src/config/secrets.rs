@@ -60,6 +60,9 @@ pub fn production_objection(var: &Var, value: &str) -> Option<String> {
             Some("too short for production; use at least 24 random characters".to_owned())
         }
         Secrecy::Secret => None,
+        Secrecy::UrlWithPassword if Some(value) == var.default => {
+            Some("not set; production has no default: point it at your server, with a password".to_owned())
+        }
         Secrecy::UrlWithPassword => {
             let url = url::Url::parse(value).ok()?;
             let password = url.password().unwrap_or("");
