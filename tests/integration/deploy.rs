@@ -76,3 +76,30 @@ fn the_image_serves_the_same_port_plugins_folder_and_liveness_path() {
     assert!(dockerfile.contains("/api/health/live"));
     assert!(dockerfile.contains("plugins/build.sh"), "the image bundles the plugins the Justfile builds");
 }
+
+/// The job plugins in `plugins/` (every crate there but the SDK and the shared access code).
+fn job_plugins() -> std::collections::BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "sdk" && name != "access")
+        .collect()
+}
+
+#[test]
+fn every_job_plugin_is_bundled_built_for_the_tests_and_granted_in_the_example() {
+    let script = workspace("plugins/build.sh");
+    let list = script.split("bundled=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    let bundled: std::collections::BTreeSet<String> = list.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(bundled, job_plugins(), "plugins/build.sh bundles every job plugin");
+    for plugin in &bundled {
+        assert!(crate::fixtures::PACKAGES.contains(&plugin.as_str()), "the tests build {plugin}");
+    }
+    let example = workspace("floh.example.toml");
+    for plugin in bundled.iter().filter(|p| *p != "hello") {
+        assert!(example.contains(&format!("[plugins.{plugin}]")), "floh.example.toml grants {plugin}");
+    }
+}

@@ -15,7 +15,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages built to components, each copied to `<package>.wasm` without the `floh-fixture-`
 /// prefix: the bundled plugins and the hostile fixtures.
-const PACKAGES: [&str; 18] = [
+pub const PACKAGES: [&str; 18] = [
     "hello",
     "stuck-run-recovery",
     "role-expiry-check",
