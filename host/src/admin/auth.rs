@@ -101,13 +101,19 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(key, value)| (key == name).then_some(value))
 }
 
-/// Whether a browser's `Origin`, where it sent one, is this host: the request came from a page
-/// of floh's own.
+/// Whether a browser's `Origin`, where it sent one, is this host — the one the browser asked
+/// for, which a reverse proxy that rewrites `Host` passes on in `X-Forwarded-Host`: the request
+/// came from a page of floh's own.
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let forwarded = headers
+        .get("x-forwarded-host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(str::trim);
+    let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
     let origin_host =
         origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/'));
     host.is_some() && origin_host == host
@@ -210,5 +216,11 @@ mod tests {
         assert!(same_origin(&headers));
         headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(!same_origin(&headers));
+        // Behind a proxy that rewrites Host, the browser's host arrives as X-Forwarded-Host.
+        headers.insert(header::HOST, "floh:3000".parse().unwrap());
+        headers.insert(header::ORIGIN, "https://admin.example.com".parse().unwrap());
+        assert!(!same_origin(&headers));
+        headers.insert("x-forwarded-host", "admin.example.com".parse().unwrap());
+        assert!(same_origin(&headers));
     }
 }
