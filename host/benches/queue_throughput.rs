@@ -67,7 +67,10 @@ async fn floh_run(backend: &str, concurrency: usize) -> anyhow::Result<(f64, f64
     loop {
         let counts = producer.overview().await?.counts;
         if counts["waiting"] + counts["active"] == 0 {
-            anyhow::ensure!(counts["completed"] as usize >= JOBS.min(1000), "jobs did not complete: {counts:?}");
+            anyhow::ensure!(
+                counts["completed"] as usize >= JOBS.min(1000),
+                "jobs did not complete: {counts:?}"
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

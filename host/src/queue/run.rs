@@ -106,3 +106,17 @@ pub fn with_trace(mut traces: Vec<String>, trace: String) -> Vec<String> {
     let keep = traces.len().saturating_sub(KEEP_TRACES);
     traces.split_off(keep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_keeps_its_newest_ten_traces() {
+        let traces = (1..=10).map(|n| n.to_string()).collect();
+        let kept = with_trace(traces, "11".into());
+        assert_eq!(kept.len(), KEEP_TRACES);
+        assert_eq!((kept.first().unwrap().as_str(), kept.last().unwrap().as_str()), ("2", "11"));
+        assert_eq!(with_trace(Vec::new(), "first".into()), ["first"]);
+    }
+}
