@@ -50,7 +50,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/audit/public-key", get(audit_public_key))
         .route("/api/openapi.json", get(openapi))
         .nest("/api/admin", admin::routes(state.clone()))
-        .nest("/admin", crate::console::routes())
+        .merge(crate::console::routes())
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -38,6 +38,9 @@ async fn a_console_session_reads_and_changes_only_with_its_csrf_token() {
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
     assert!(page.text().await.unwrap().contains("/admin/console.js"));
+    let slash = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let moved = slash.get(format!("{base}/admin/")).send().await.unwrap();
+    assert_eq!((moved.status().as_u16(), moved.headers()["location"].to_str().unwrap()), (308, "/admin"));
 
     let wrong =
         client.post(format!("{base}/admin/login")).json(&json!({ "token": "guess" })).send().await.unwrap();

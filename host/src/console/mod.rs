@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -16,16 +16,15 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
+    let page = |content_type, body| get(move || asset(content_type, body));
     Router::new()
-        .route("/", get(|| asset("text/html; charset=utf-8", include_str!("assets/index.html"))))
-        .route(
-            "/console.js",
-            get(|| asset("text/javascript; charset=utf-8", include_str!("assets/console.js"))),
-        )
-        .route("/console.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/console.css"))))
-        .route("/session", get(session))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
+        .route("/admin", page("text/html; charset=utf-8", include_str!("assets/index.html")))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .route("/admin/console.js", page("text/javascript; charset=utf-8", include_str!("assets/console.js")))
+        .route("/admin/console.css", page("text/css; charset=utf-8", include_str!("assets/console.css")))
+        .route("/admin/session", get(session))
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
