@@ -46,6 +46,7 @@ async fn floh_run(backend: &str, concurrency: usize) -> anyhow::Result<(f64, f64
     let settings = Settings::load_from([
         ("PLUGINS_DIR".to_owned(), "../plugins-dist".to_owned()),
         ("DATABASE_URL".to_owned(), "postgres://postgres@127.0.0.1:5432/floh_bench".to_owned()),
+        ("REDIS_URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
         ("QUEUE_BACKEND".to_owned(), backend.to_owned()),
         ("QUEUE_PATH".to_owned(), scratch.path().join("queue.db").display().to_string()),
         ("QUEUE_PREFIX".to_owned(), prefix.clone()),
@@ -79,7 +80,7 @@ async fn floh_run(backend: &str, concurrency: usize) -> anyhow::Result<(f64, f64
     let cpu = (cpu_micros() - cpu_before) as f64 / JOBS as f64;
     lifecycle.drain(Duration::from_secs(10)).await?;
     if backend == "redis" {
-        let redis = Redis::connect_lazy(settings.redis_url.expose(), Duration::from_secs(1))?;
+        let redis = Redis::connect_lazy(&settings.queue().redis_url, Duration::from_secs(1))?;
         let mut conn = redis.connection();
         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await?;
         if !keys.is_empty() {

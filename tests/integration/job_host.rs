@@ -49,6 +49,7 @@ impl Host {
         std::fs::write(config.path().join("floh.toml"), toml).unwrap();
         let mut pairs = vec![
             ("DATABASE_URL", db.url()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
             ("PLUGINS_DIR", dir.path().display().to_string()),
             ("PLUGIN_CACHE_DIR", fixtures::cache_dir().display().to_string()),
             ("FLOH_CONFIG", config.path().join("floh.toml").display().to_string()),

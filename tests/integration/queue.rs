@@ -19,6 +19,12 @@ impl TestQueue {
         Self { prefix: format!("floh-test-{}", TestDb::unique_name()) }
     }
 
+    /// The variables a `floh` command needs to reach this queue.
+    pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let queue = [("REDIS_URL", "redis://127.0.0.1:6379"), ("QUEUE_PREFIX", self.prefix.as_str())];
+        crate::helpers::env_pairs(&[&queue[..], extra].concat())
+    }
+
     fn redis() -> redis::Connection {
         redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap()
     }
@@ -165,11 +171,9 @@ async fn a_node_producers_job_runs_in_floh_and_node_sees_the_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() {
     let queue = TestQueue::new();
-    let env = [("QUEUE_PREFIX", queue.prefix.as_str())];
-    let (code, stdout, stderr) = run_floh(
-        &crate::helpers::env_pairs(&env),
-        &["jobs", "add", "hello", "--data", r#"{"name":"ops"}"#, "--job-id", "ops-1"],
-    );
+    let env = queue.env(&[]);
+    let (code, stdout, stderr) =
+        run_floh(&env, &["jobs", "add", "hello", "--data", r#"{"name":"ops"}"#, "--job-id", "ops-1"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "ops-1");
 
@@ -186,8 +190,7 @@ async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() 
     assert_eq!(seen["counts"]["waiting"], 1);
     assert_eq!(seen["listed"], json!(["ops-1"]));
 
-    let (code, stdout, _) =
-        run_floh(&crate::helpers::env_pairs(&env), &["jobs", "add", "hello", "--job-id", "ops-1"]);
+    let (code, stdout, _) = run_floh(&env, &["jobs", "add", "hello", "--job-id", "ops-1"]);
     assert_eq!((code, stdout.trim()), (0, "ops-1"), "a duplicate id names the existing job");
 
     let processed = tokio::task::block_in_place(|| node::run("work-one.mjs", &[], &queue.prefix));
@@ -221,7 +224,7 @@ async fn retries_with_base_delay(base_ms: u64) {
     let base = base_ms.to_string();
     let env = [("QUEUE_RETRY_BASE_DELAY_MS", base.as_str())];
     let host = Host::start(&queue, &["hostile"], "", &env).await;
-    let env = crate::helpers::env_pairs(&[env[0], ("QUEUE_PREFIX", &queue.prefix)]);
+    let env = queue.env(&env);
     let (code, _, stderr) =
         run_floh(&env, &["jobs", "add", "hostile", "--data", r#"{"do":"retry"}"#, "--job-id", "flaky"]);
     assert_eq!(code, 0, "{stderr}");
@@ -280,7 +283,7 @@ fn plugins_dir() -> tempfile::TempDir {
 
 /// Adds a hello job that keeps busy for `busy_ms` and waits until a worker has taken it.
 async fn start_busy_job(queue: &TestQueue, id: &str, busy_ms: u32) {
-    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    let env = queue.env(&[]);
     let data = format!(r#"{{"name":"{id}","busy_ms":{busy_ms}}}"#);
     let (code, _, stderr) = run_floh(&env, &["jobs", "add", "hello", "--data", &data, "--job-id", id]);
     assert_eq!(code, 0, "{stderr}");
@@ -527,9 +530,7 @@ async fn the_worker_resumes_by_itself_after_redis_restarts() {
 async fn the_failed_set_keeps_the_newest_5000() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[("WORKER_CONCURRENCY", "16")]).await;
-    let settings =
-        floh::config::Settings::load_from(crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]))
-            .unwrap();
+    let settings = floh::config::Settings::load_from(queue.env(&[])).unwrap();
     let producer = floh::queue::open(&settings).await.unwrap();
     let total = floh::queue::KEEP_FAILED + 10;
     for n in 0..total {
@@ -588,7 +589,7 @@ async fn bull_board_lists_floh_jobs_failures_schedulers_and_workers() {
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hostile", "stuck-run-recovery"], "", &[]).await;
     host.sync_schedules().await;
-    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    let env = queue.env(&[]);
     assert_eq!(
         run_floh(&env, &["jobs", "add", "hostile", "--data", r#"{"do":"query"}"#, "--job-id", "denied"]).0,
         0
@@ -746,7 +747,7 @@ async fn jobs_added_from_the_command_line_act_on_the_demo_data() {
     let host = Host::start(&queue, &jobs, &fixtures::example_toml(), &[]).await;
     let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
     floh::seed::demo(&pool, chrono::Utc::now()).await.unwrap();
-    let env = crate::helpers::env_pairs(&[("QUEUE_PREFIX", &queue.prefix)]);
+    let env = queue.env(&[]);
     for (job, key, changed) in [
         ("role-expiry-check", "revoked", 2),
         ("document-expiry-check", "revoked", 2),

@@ -91,7 +91,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub health_check_timeout: Duration,
     pub database: DatabaseSettings,
-    pub redis_url: Secret<String>,
+    /// Set whenever the queue backend is Redis.
+    pub redis_url: Option<Secret<String>>,
     pub stuck_run_timeout_minutes: u32,
     pub log_retention_days: u32,
     pub run_artifact_retention_days: u32,
@@ -138,7 +139,7 @@ impl Settings {
     pub fn queue(&self) -> crate::queue::QueueSettings {
         crate::queue::QueueSettings {
             backend: self.queue_backend,
-            redis_url: self.redis_url.expose().clone(),
+            redis_url: self.redis_url.as_ref().map(|url| url.expose().clone()).unwrap_or_default(),
             path: self.queue_path.clone(),
             prefix: self.queue_prefix.clone(),
             retry_base_delay: self.retry_base_delay,
@@ -442,7 +443,7 @@ impl Validator {
         }
         let idle_timeout = self.get(&DB_POOL_IDLE_TIMEOUT_MS, parse::millis);
         let connection_timeout = self.get(&DB_POOL_CONNECTION_TIMEOUT_MS, parse::millis);
-        let redis_url = self.get(&REDIS_URL, |s| parse::url_with_scheme(s, &["redis", "rediss"]));
+        let redis_url = self.optional(&REDIS_URL, |s| parse::url_with_scheme(s, &["redis", "rediss"]));
         let stuck_run_timeout_minutes =
             self.get(&STUCK_RUN_TIMEOUT_MINUTES, |s| parse::int_in(s, 1u32, 1440));
         let log_retention_days = self.get(&LOG_RETENTION_DAYS, |s| parse::int_in(s, 1u32, 36_500));
@@ -500,9 +501,28 @@ impl Validator {
                 Ok(prefix)
             }
         });
-        let queue_backend = self.get(&QUEUE_BACKEND, |s| {
+        let chosen_backend = self.optional(&QUEUE_BACKEND, |s| {
             parse::one_of(s, &[("redis", QueueBackend::Redis), ("embedded", QueueBackend::Embedded)])
         });
+        let queue_backend = match (chosen_backend, &redis_url) {
+            (Some(Some(backend)), _) => Some(backend),
+            (Some(None), Some(Some(_))) => Some(QueueBackend::Redis),
+            (Some(None), Some(None)) => Some(QueueBackend::Embedded),
+            _ => None,
+        };
+        let redis_wanted = queue_backend == Some(QueueBackend::Redis);
+        if redis_wanted && matches!(redis_url, Some(None)) {
+            self.report(&REDIS_URL, "not set; QUEUE_BACKEND=redis needs it (e.g. redis://127.0.0.1:6379)");
+        }
+        // Production has no default queue: Redis, or the embedded queue chosen by name.
+        let production = environment == Some(Environment::Production);
+        if production && matches!(chosen_backend, Some(None)) && matches!(redis_url, Some(None)) {
+            self.report(
+                &REDIS_URL,
+                "not set; production has no default queue: set REDIS_URL, or QUEUE_BACKEND=embedded for \
+                 a single host with its own queue file (FLOH_ENV=production)",
+            );
+        }
         let queue_path = self.get(&QUEUE_PATH, parse::non_empty).map(PathBuf::from);
         let retry_base_delay = self.get(&QUEUE_RETRY_BASE_DELAY_MS, parse::millis);
         let lock_duration = self.get(&QUEUE_LOCK_DURATION_MS, parse::millis);
@@ -512,8 +532,7 @@ impl Validator {
 
         if environment == Some(Environment::Production) {
             // The embedded queue does not use Redis, so its URL needs no production value.
-            let unused =
-                |var: &Var| var.name == REDIS_URL.name && queue_backend == Some(QueueBackend::Embedded);
+            let unused = |var: &Var| var.name == REDIS_URL.name && !redis_wanted;
             for var in vars::ALL.into_iter().filter(|var| !unused(var)) {
                 if let Some(value) = self.raw.get(var.name).cloned()
                     && let Some(why) = secrets::production_objection(var, &value)
@@ -536,7 +555,7 @@ impl Validator {
                     idle_timeout: idle_timeout?,
                     connection_timeout: connection_timeout?,
                 },
-                redis_url: Secret::new(redis_url?.into()),
+                redis_url: redis_url?.map(|url| Secret::new(url.into())),
                 stuck_run_timeout_minutes: stuck_run_timeout_minutes?,
                 log_retention_days: log_retention_days?,
                 run_artifact_retention_days: run_artifact_retention_days?,
@@ -745,6 +764,28 @@ mod tests {
         let problems = messages(&[("FLOH_ENV", "production")]);
         assert!(
             problems.iter().any(|p| p.starts_with("DATABASE_URL") && p.contains("not set")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn the_queue_is_redis_when_redis_url_is_set_and_embedded_otherwise() {
+        let load = |pairs: &[(&str, &str)]| {
+            Settings::load_from(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .map(|s| s.queue_backend)
+        };
+        assert_eq!(load(&[]).unwrap(), QueueBackend::Embedded);
+        assert_eq!(load(&[("REDIS_URL", "redis://127.0.0.1:6379")]).unwrap(), QueueBackend::Redis);
+        let chosen = [("REDIS_URL", "redis://127.0.0.1:6379"), ("QUEUE_BACKEND", "embedded")];
+        assert_eq!(load(&chosen).unwrap(), QueueBackend::Embedded);
+        let problems = messages(&[("QUEUE_BACKEND", "redis")]);
+        assert!(
+            problems.iter().any(|p| p.starts_with("REDIS_URL: not set; QUEUE_BACKEND=redis")),
+            "{problems:#?}"
+        );
+        let problems = messages(&[("FLOH_ENV", "production")]);
+        assert!(
+            problems.iter().any(|p| p.starts_with("REDIS_URL: not set; production has no default queue")),
             "{problems:#?}"
         );
     }

@@ -51,8 +51,8 @@ pub const DATABASE_URL: Var = Var {
     default: Some("postgres://postgres@127.0.0.1:5432/floh"),
     secrecy: Secrecy::UrlWithPassword,
 };
-pub const REDIS_URL: Var =
-    Var { name: "REDIS_URL", default: Some("redis://127.0.0.1:6379"), secrecy: Secrecy::UrlWithPassword };
+/// Unset by default: then the queue is the embedded one (see QUEUE_BACKEND).
+pub const REDIS_URL: Var = Var { name: "REDIS_URL", default: None, secrecy: Secrecy::UrlWithPassword };
 pub const DB_POOL_MAX: Var = public("DB_POOL_MAX", "10");
 pub const DB_POOL_MIN: Var = public("DB_POOL_MIN", "2");
 pub const DB_POOL_IDLE_TIMEOUT_MS: Var = public("DB_POOL_IDLE_TIMEOUT_MS", "30000");
@@ -82,7 +82,8 @@ pub const PLUGINS_DIR: Var = public("PLUGINS_DIR", "./plugins-dist");
 pub const PLUGIN_CACHE_DIR: Var = public("PLUGIN_CACHE_DIR", "./data/plugin-cache");
 pub const PLUGIN_TIMEOUT_SECONDS: Var = public("PLUGIN_TIMEOUT_SECONDS", "300");
 pub const PLUGIN_MEMORY_LIMIT_MIB: Var = public("PLUGIN_MEMORY_LIMIT_MIB", "256");
-pub const QUEUE_BACKEND: Var = public("QUEUE_BACKEND", "redis");
+/// Unset by default: then `redis` when REDIS_URL is set, else `embedded`.
+pub const QUEUE_BACKEND: Var = optional("QUEUE_BACKEND");
 pub const QUEUE_PATH: Var = public("QUEUE_PATH", "./data/queue.db");
 pub const QUEUE_PREFIX: Var = public("QUEUE_PREFIX", "bull");
 pub const QUEUE_RETRY_BASE_DELAY_MS: Var = public("QUEUE_RETRY_BASE_DELAY_MS", "5000");

@@ -170,17 +170,14 @@ fn hour_starts(now_ms: u64, hours: u32) -> Vec<u64> {
 /// The queue QUEUE_BACKEND selects: Redis, connected lazily (the host starts while Redis is
 /// down), or the embedded queue's file, opened (and created) now.
 pub async fn open(settings: &crate::config::Settings) -> Result<Arc<dyn JobQueue>, QueueError> {
-    Ok(match settings.queue_backend {
+    let queue = settings.queue();
+    Ok(match queue.backend {
         crate::config::QueueBackend::Redis => {
-            let redis = crate::redis_conn::Redis::connect_lazy(
-                settings.redis_url.expose(),
-                settings.health_check_timeout,
-            )?;
-            Arc::new(bull::RedisQueue::new(settings.queue(), redis))
+            let redis =
+                crate::redis_conn::Redis::connect_lazy(&queue.redis_url, settings.health_check_timeout)?;
+            Arc::new(bull::RedisQueue::new(queue, redis))
         }
-        crate::config::QueueBackend::Embedded => {
-            Arc::new(embedded::EmbeddedQueue::open(settings.queue()).await?)
-        }
+        crate::config::QueueBackend::Embedded => Arc::new(embedded::EmbeddedQueue::open(queue).await?),
     })
 }
 
