@@ -61,6 +61,7 @@ async fn whole_jobs() -> anyhow::Result<()> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/floh_bench".to_owned());
     let settings = Settings::load_from([
         ("PLUGINS_DIR".to_owned(), "../plugins-dist".to_owned()),
+        ("PLUGIN_CACHE_DIR".to_owned(), "../target/bench-plugin-cache".to_owned()),
         ("DATABASE_URL".to_owned(), database_url),
     ])?;
     let pool = floh::database::connect_lazy(&settings.database)?;

@@ -45,6 +45,7 @@ async fn floh_run(backend: &str, concurrency: usize) -> anyhow::Result<(f64, f64
     let scratch = tempfile::tempdir()?;
     let settings = Settings::load_from([
         ("PLUGINS_DIR".to_owned(), "../plugins-dist".to_owned()),
+        ("PLUGIN_CACHE_DIR".to_owned(), "../target/bench-plugin-cache".to_owned()),
         ("DATABASE_URL".to_owned(), "postgres://postgres@127.0.0.1:5432/floh_bench".to_owned()),
         ("REDIS_URL".to_owned(), "redis://127.0.0.1:6379".to_owned()),
         ("QUEUE_BACKEND".to_owned(), backend.to_owned()),
