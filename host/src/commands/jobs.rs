@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::Settings;
+use crate::config::{QueueBackend, Settings};
 use crate::queue::NewJob;
 
 /// Enqueues one job with the runbook's options and prints its id.
@@ -21,6 +21,14 @@ pub async fn add(
     let job = NewJob { name: name.clone(), data, delay: delay_ms.map(Duration::from_millis), job_id };
     let id = producer.enqueue(job).await.context("cannot add the job")?;
     println!("{id}");
-    tracing::info!(job_id = %id, job_type = %name, "job added");
+    // A relative QUEUE_PATH is a different file from another folder: say which one.
+    let queue = match settings.queue_backend {
+        QueueBackend::Redis => "redis".to_owned(),
+        QueueBackend::Embedded => std::path::absolute(&settings.queue_path)
+            .unwrap_or_else(|_| settings.queue_path.clone())
+            .display()
+            .to_string(),
+    };
+    tracing::info!(job_id = %id, job_type = %name, %queue, "job added");
     Ok(())
 }

@@ -20,6 +20,8 @@ use crate::shutdown::Lifecycle;
 const POLL: Duration = Duration::from_millis(500);
 /// How often the worker refreshes its row, fires due schedulers and checks for stalled jobs.
 const MAINTENANCE: Duration = Duration::from_secs(1);
+/// A worker's row goes this long after it was last refreshed (its host was killed).
+const FORGET_WORKERS_AFTER_MS: u64 = 3_600_000;
 /// Why a job found stalled a second time fails (BullMQ's words).
 const STALLED_TOO_OFTEN: &str = "job stalled more than allowable limit";
 
@@ -241,6 +243,11 @@ async fn maintain(queue: &EmbeddedQueue, name: &str, check_stalled: bool) -> Res
     .execute(&queue.pool)
     .await?;
     if check_stalled {
+        // Rows of hosts that were killed (a clean shutdown deletes its own).
+        sqlx::query("DELETE FROM workers WHERE seen_at < ?1")
+            .bind(now.saturating_sub(FORGET_WORKERS_AFTER_MS) as i64)
+            .execute(&queue.pool)
+            .await?;
         take_back_stalled(queue, now).await?;
     }
     fire_due_schedulers(queue, now).await
