@@ -7,33 +7,27 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixtures;
+use crate::helpers::AdminApi;
 use crate::queue::{Host, TestQueue, add_and_wait, wait_for};
-
-const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
 
 struct Admin {
     host: Host,
-    client: reqwest::Client,
+    api: AdminApi,
 }
 
 impl Admin {
     async fn start(queue: &TestQueue, plugins: &[&str]) -> Self {
         let host = Host::start(queue, plugins, &fixtures::example_toml(), &[]).await;
-        Self { host, client: reqwest::Client::new() }
+        let api = AdminApi::new(&host.base);
+        Self { host, api }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.host.base)).bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.api.call(method, path, body).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
+        self.api.get(path).await
     }
 
     async fn put(&self, path: &str, body: Value) -> (u16, Value) {

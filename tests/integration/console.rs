@@ -7,6 +7,7 @@ use reqwest::header::{COOKIE, HeaderMap, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::fixtures;
+use crate::helpers::AdminApi;
 use crate::queue::{Host, TestQueue, add_and_wait};
 
 const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
@@ -148,39 +149,6 @@ async fn an_operator_does_every_admin_action_from_the_browser_on_either_queue() 
     operator_round(&[("QUEUE_BACKEND", "embedded"), ("QUEUE_PATH", &path)], shots).await;
 }
 
-/// Adds a job through the admin API and waits until it is `state`.
-async fn add_through_the_api(base: &str, job: Value, state: &str) -> String {
-    let client = reqwest::Client::new();
-    let added: Value = client
-        .post(format!("{base}/api/admin/jobs"))
-        .bearer_auth(TOKEN)
-        .json(&job)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = added["id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let seen: Value = client
-            .get(format!("{base}/api/admin/jobs/{id}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if seen["state"] == state {
-            return id;
-        }
-        assert!(std::time::Instant::now() < deadline, "job {id} never became {state}: {seen}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// An operator's whole round in the browser against a host started with `env` (its queue
 /// backend); the screenshots go to `shots`.
 async fn operator_round(env: &[(&str, &str)], shots: PathBuf) {
@@ -208,9 +176,9 @@ async fn operator_round(env: &[(&str, &str)], shots: PathBuf) {
         .unwrap();
     }
     // A job no plugin handles fails for good; then its plugin arrives in the folder.
-    let failed_id =
-        add_through_the_api(&host.base, json!({ "name": "hello", "data": { "name": "console" } }), "failed")
-            .await;
+    let api = AdminApi::new(&host.base);
+    let failed_id = api.add(json!({ "name": "hello", "data": { "name": "console" } })).await;
+    api.wait(&failed_id, "failed", std::time::Duration::from_secs(15)).await;
     fixtures::install(host.plugins.path(), "hello.wasm", &fixtures::bytes("hello"));
 
     let (base, shots_dir) = (host.base.clone(), shots.display().to_string());
@@ -241,13 +209,7 @@ async fn operator_round(env: &[(&str, &str)], shots: PathBuf) {
     let purge_job =
         seen["purge"].as_str().unwrap().trim_start_matches("Purge started as job ").trim_end_matches('.');
     assert_eq!(seen["removed"], format!("Job {purge_job} removed."));
-    let gone = reqwest::Client::new()
-        .get(format!("{}/api/admin/jobs/{purge_job}", host.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404, "the removed job is gone from the queue");
+    assert_eq!(api.get(&format!("/api/admin/jobs/{purge_job}")).await.0, 404, "the removed job is gone");
     assert!(seen["completedListed"].as_u64().unwrap() >= 2, "{seen}");
     assert!(seen["synced"].as_str().unwrap().starts_with("Schedules synced: "), "{seen}");
     assert!(seen["verification"].as_str().unwrap().starts_with("Intact: "), "{seen}");

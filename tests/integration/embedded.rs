@@ -3,66 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixtures;
-use crate::helpers::{FlohProcess, TestDb, run_floh, test_env, with};
+use crate::helpers::{AdminApi, FlohProcess, TestDb, run_floh, test_env, with};
 use crate::queue::{Host, TestQueue};
-
-const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
-
-/// The admin API of a host at `base`.
-struct Admin {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Admin {
-    fn new(base: &str) -> Self {
-        Self { base: base.to_owned(), client: reqwest::Client::new() }
-    }
-
-    async fn add(&self, job: Value) -> String {
-        let response = self
-            .client
-            .post(format!("{}/api/admin/jobs", self.base))
-            .bearer_auth(TOKEN)
-            .json(&job)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response =
-            self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send().await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str) -> u16 {
-        let request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
-        request.send().await.unwrap().status().as_u16()
-    }
-
-    async fn job(&self, id: &str) -> Value {
-        self.get(&format!("/api/admin/jobs/{id}")).await.1
-    }
-
-    /// Polls job `id` until it is `state`.
-    async fn wait(&self, id: &str, state: &str, limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let job = self.job(id).await;
-            if job["state"] == state {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job {id} never became {state}: {job}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
 
 /// The variables that put a host's queue into `dir`.
 fn embedded(dir: &tempfile::TempDir) -> [(&'static str, String); 2] {
@@ -76,7 +21,7 @@ async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_d
     let env =
         [(backend.0, backend.1.as_str()), (path.0, path.1.as_str()), ("QUEUE_RETRY_BASE_DELAY_MS", "300")];
     let host = Host::start(&TestQueue::new(), &["hello", "hostile"], "", &env).await;
-    let admin = Admin::new(&host.base);
+    let admin = AdminApi::new(&host.base);
     let (_, health) = admin.get("/api/health").await;
     assert_eq!(health["checks"]["redis"]["mode"], "embedded", "{health}");
     assert_eq!(health["status"], "ok", "{health}");
@@ -100,7 +45,10 @@ async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_d
     // A permanent failure is not retried; retried by the operator it runs again, afresh.
     let broken = admin.add(json!({ "name": "hostile", "data": { "do": "query" } })).await;
     assert_eq!(admin.wait(&broken, "failed", Duration::from_secs(15)).await["attemptsMade"], 1);
-    assert_eq!(admin.send(reqwest::Method::POST, &format!("/api/admin/jobs/{broken}/retry")).await, 200);
+    assert_eq!(
+        admin.call(reqwest::Method::POST, &format!("/api/admin/jobs/{broken}/retry"), None).await.0,
+        200
+    );
     let again = admin.wait(&broken, "failed", Duration::from_secs(15)).await;
     assert_eq!((&again["attemptsMade"], again["stacktrace"].as_array().unwrap().len()), (&json!(1), 2));
 
@@ -126,7 +74,7 @@ async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_d
         activity["hours"][1],
         json!({ "start": activity["hours"][1]["start"], "completed": 2, "failed": 2 })
     );
-    assert_eq!(admin.send(reqwest::Method::DELETE, &format!("/api/admin/jobs/{hello}")).await, 204);
+    assert_eq!(admin.call(reqwest::Method::DELETE, &format!("/api/admin/jobs/{hello}"), None).await.0, 204);
     assert_eq!(admin.get(&format!("/api/admin/jobs/{hello}")).await.0, 404);
     host.stop().await;
 }
@@ -138,8 +86,8 @@ async fn schedulers_fire_each_occurrence_once_into_the_embedded_queue() {
     let toml = "[plugins.hello]\nschedule = \"*/2 * * * * *\"\n";
     let env = [(backend.0, backend.1.as_str()), (path.0, path.1.as_str())];
     let host = Host::start(&TestQueue::new(), &["hello"], toml, &env).await;
-    let admin = Admin::new(&host.base);
-    assert_eq!(admin.send(reqwest::Method::POST, "/api/admin/schedules/sync").await, 200);
+    let admin = AdminApi::new(&host.base);
+    assert_eq!(admin.call(reqwest::Method::POST, "/api/admin/schedules/sync", None).await.0, 200);
     let (_, schedules) = admin.get("/api/admin/schedules").await;
     let stored = schedules["stored"].as_array().unwrap();
     let hello = stored.iter().find(|s| s["id"] == "hello").expect("the hello scheduler is stored");
@@ -204,7 +152,7 @@ async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
     add(&["--job-id", "delayed", "--delay", "1000"]);
 
     let mut first = replica(&env);
-    let admin = Admin::new(&first.url(""));
+    let admin = AdminApi::new(&first.url(""));
     let queued = admin.wait("queued", "completed", Duration::from_secs(15)).await;
     assert_eq!(queued["returnvalue"]["greeting"], "hello, queued");
     admin.wait("delayed", "completed", Duration::from_secs(15)).await;
@@ -218,7 +166,7 @@ async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
     first.wait_exit(Duration::from_secs(5));
 
     let mut second = replica(&env);
-    let admin = Admin::new(&second.url(""));
+    let admin = AdminApi::new(&second.url(""));
     let orphaned = admin.wait("orphaned", "completed", Duration::from_secs(30)).await;
     assert_eq!(orphaned["returnvalue"]["greeting"], "hello, orphaned");
     assert_eq!(admin.job("pending").await["state"], "delayed", "a delayed job survives the kill");
@@ -242,16 +190,8 @@ async fn the_failed_jobs_kept_are_the_newest_5000() {
     .unwrap();
     let producer = floh::queue::open(&settings).await.unwrap();
     let total = floh::queue::KEEP_FAILED + 10;
-    for n in 0..total {
-        let job = floh::queue::NewJob {
-            name: "no-such-job".into(),
-            data: json!({}),
-            delay: None,
-            job_id: Some(format!("doomed-{n}")),
-        };
-        producer.enqueue(job).await.unwrap();
-    }
-    let admin = Admin::new(&host.base);
+    crate::queue::enqueue_doomed(producer.as_ref(), total).await;
+    let admin = AdminApi::new(&host.base);
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (_, overview) = admin.get("/api/admin/queue").await;

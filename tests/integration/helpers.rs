@@ -315,3 +315,62 @@ pub fn run_floh_in(env: &[(String, String)], args: &[&str], cwd: &Path) -> (i32,
 pub fn env_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+/// The admin API of a host at `base`, called with the development admin token.
+pub struct AdminApi {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl AdminApi {
+    pub fn new(base: &str) -> Self {
+        Self { base: base.to_owned(), client: reqwest::Client::new() }
+    }
+
+    /// `method path` with a JSON `body`; the status and the JSON answer (null if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(floh::config::vars::DEV_ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Adds `job` (`POST /api/admin/jobs`); its id.
+    pub async fn add(&self, job: serde_json::Value) -> String {
+        let (status, added) = self.call(reqwest::Method::POST, "/api/admin/jobs", Some(job)).await;
+        assert_eq!(status, 201, "{added}");
+        added["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn job(&self, id: &str) -> serde_json::Value {
+        self.get(&format!("/api/admin/jobs/{id}")).await.1
+    }
+
+    /// Polls job `id` until it is `state`.
+    pub async fn wait(&self, id: &str, state: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let job = self.job(id).await;
+            if job["state"] == state {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} never became {state}: {job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

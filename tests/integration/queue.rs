@@ -145,6 +145,19 @@ pub fn inspect(queue: &TestQueue, id: &str) -> Value {
     tokio::task::block_in_place(|| node::run("inspect.mjs", &[id], &queue.prefix))
 }
 
+/// Enqueues `total` jobs `doomed-0…` that no plugin handles, so each fails for good.
+pub async fn enqueue_doomed(producer: &dyn floh::queue::JobQueue, total: usize) {
+    for n in 0..total {
+        let job = floh::queue::NewJob {
+            name: "no-such-job".into(),
+            data: json!({}),
+            delay: None,
+            job_id: Some(format!("doomed-{n}")),
+        };
+        producer.enqueue(job).await.unwrap();
+    }
+}
+
 /// Polls the Node view of job `id` until `done` holds.
 pub async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
@@ -533,15 +546,7 @@ async fn the_failed_set_keeps_the_newest_5000() {
     let settings = floh::config::Settings::load_from(queue.env(&[])).unwrap();
     let producer = floh::queue::open(&settings).await.unwrap();
     let total = floh::queue::KEEP_FAILED + 10;
-    for n in 0..total {
-        let job = floh::queue::NewJob {
-            name: "no-such-job".into(),
-            data: json!({}),
-            delay: None,
-            job_id: Some(format!("doomed-{n}")),
-        };
-        producer.enqueue(job).await.unwrap();
-    }
+    enqueue_doomed(producer.as_ref(), total).await;
     let failed_key = format!("{}:workflow-scheduler:failed", queue.prefix);
     let count = |key: &str| -> (u64, u64) {
         let mut conn = TestQueue::redis();

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::admin::auth::{SESSION_COOKIE, SESSION_LIFETIME, cookie, same_origin};
+use crate::admin::auth::{SESSION_COOKIE, SESSION_LIFETIME, Session, cookie, same_origin};
 use crate::admin::error;
 use crate::http::AppState;
 
@@ -56,8 +56,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Json(login): J
     let session = state.admin.start_session(state.clock.now());
     let max_age = SESSION_LIFETIME.num_seconds();
     let set = session_cookie(&headers, &format!("{}; Max-Age={max_age}", session.cookie));
-    let body = Json(serde_json::json!({ "csrfToken": session.csrf_token, "expiresAt": session.expires_at }));
-    (StatusCode::OK, [(header::SET_COOKIE, set)], body).into_response()
+    (StatusCode::OK, [(header::SET_COOKIE, set)], described(&session)).into_response()
 }
 
 /// Ends the browser's session by clearing its cookie.
@@ -72,13 +71,14 @@ async fn logout(headers: HeaderMap) -> Response {
 /// site cannot read it).
 async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match cookie(&headers, SESSION_COOKIE).and_then(|c| state.admin.session(c, state.clock.now())) {
-        Some(session) => {
-            let body =
-                serde_json::json!({ "csrfToken": session.csrf_token, "expiresAt": session.expires_at });
-            ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-        }
+        Some(session) => ([(header::CACHE_CONTROL, "no-store")], described(&session)).into_response(),
         None => error(StatusCode::UNAUTHORIZED, "not signed in".into()),
     }
+}
+
+/// What the console keeps of a session: its CSRF token and when it ends.
+fn described(session: &Session) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "csrfToken": session.csrf_token, "expiresAt": session.expires_at }))
 }
 
 /// `floh_session=<value>` with the attributes every session cookie has: sent to floh alone
