@@ -10,7 +10,7 @@ up: plugins
 plugins:
     plugins/build.sh {{ plugins_dir }}
 
-# Run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1, like CI).
+# Run the whole test suite (PostgreSQL and Redis on 127.0.0.1 for their half, like CI).
 test:
     cargo test --workspace
 

@@ -32,7 +32,8 @@ pub struct Check {
     pub latency_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Set when the check stands for something other than its name says: `embedded` for the
+    /// Set when the check stands for something other than the runbook's PostgreSQL and Redis:
+    /// `sqlite` for the `database` check of a host on a database file, `embedded` for the
     /// `redis` check of a host whose queue is its own SQLite file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<&'static str>,
@@ -68,7 +69,9 @@ pub struct Report {
 }
 
 async fn check_database(state: &AppState, timeout: Duration) -> Check {
-    Check::run("database", crate::database::ping(&state.db, timeout)).await
+    let mut check = Check::run("database", crate::database::ping(&state.db, timeout)).await;
+    check.mode = state.db.mode();
+    check
 }
 
 /// `GET /api/health`: 200 whether ok or degraded (the process serves either way), 503 once

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -22,7 +21,7 @@ use crate::{admin, health};
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: PgPool,
+    pub db: crate::database::Db,
     pub lifecycle: Lifecycle,
     pub started: Instant,
     pub health_check_timeout: Duration,

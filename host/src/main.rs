@@ -74,7 +74,7 @@ async fn serve(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
+async fn migrate(settings: &Settings) -> anyhow::Result<database::Db> {
     let pool = database::connect_lazy(&settings.database)?;
     database::migrate(&settings.database, &pool).await?;
     tracing::info!("database is up to date");

@@ -124,7 +124,7 @@ async fn sample(state: &AppState) {
     let loaded = statuses.iter().filter(|s| s.status == "loaded").count();
     metrics::gauge!(PLUGINS, "status" => "loaded").set(loaded as f64);
     metrics::gauge!(PLUGINS, "status" => "failed").set((statuses.len() - loaded) as f64);
-    let (size, idle) = (state.db.size(), state.db.num_idle() as u32);
+    let (size, idle) = state.db.connections();
     metrics::gauge!(DB_POOL, "state" => "in_use").set(size.saturating_sub(idle) as f64);
     metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(idle));
 }

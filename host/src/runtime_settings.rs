@@ -3,25 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::PgPool;
-
 use crate::config::Settings;
+use crate::database::Db;
 
 /// Setting keys that have a configured fallback, with their values as JSON text.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
-    pool: PgPool,
+    db: Db,
     fallbacks: BTreeMap<&'static str, String>,
 }
 
 impl RuntimeSettings {
-    pub fn new(pool: PgPool, settings: &Settings) -> Self {
+    pub fn new(db: Db, settings: &Settings) -> Self {
         let fallbacks = BTreeMap::from([
             ("stuck_run_timeout_minutes", settings.stuck_run_timeout_minutes.to_string()),
             ("log_retention_days", settings.log_retention_days.to_string()),
             ("run_artifact_retention_days", settings.run_artifact_retention_days.to_string()),
         ]);
-        Self { pool, fallbacks }
+        Self { db, fallbacks }
     }
 
     /// The value of `key` as JSON text: the stored setting, else the configured fallback.
@@ -31,10 +30,9 @@ impl RuntimeSettings {
 
     /// The value set through the admin API, if any.
     pub async fn stored(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
+        crate::on_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(pool).await
+        })
     }
 
     /// The configured value the setting falls back to.

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::config::{PluginPolicy, Settings, validate_cron};
 use crate::plugins::registry::Registry;
@@ -49,7 +48,7 @@ pub struct SyncReport {
 pub struct Scheduler {
     producer: Arc<dyn JobQueue>,
     registry: Arc<Registry>,
-    db: PgPool,
+    db: crate::database::Db,
     policies: BTreeMap<String, PluginPolicy>,
     audit_schedule: String,
     /// One reconciliation at a time per host (the loop and an admin sync may coincide).
@@ -61,7 +60,7 @@ impl Scheduler {
         settings: &Settings,
         producer: Arc<dyn JobQueue>,
         registry: Arc<Registry>,
-        db: PgPool,
+        db: crate::database::Db,
     ) -> Self {
         Self {
             producer,
@@ -196,15 +195,16 @@ fn is_floh_owned(schedule: &Schedule) -> bool {
 
 /// The schedules of the enabled rows of `table` (id, cron, timezone, enabled).
 async fn row_schedules(
-    db: &PgPool,
+    db: &crate::database::Db,
     table: &str,
     job: &str,
     key: &str,
 ) -> Result<(Vec<Planned>, Vec<String>), sqlx::Error> {
-    let rows: Vec<(String, String, String)> =
+    let rows: Vec<(String, String, String)> = crate::on_db!(db, pool => {
         sqlx::query_as(&format!("SELECT id, cron, timezone FROM {table} WHERE enabled ORDER BY id"))
-            .fetch_all(db)
-            .await?;
+            .fetch_all(pool)
+            .await
+    })?;
     let mut planned = Vec::new();
     let mut problems = Vec::new();
     for (id, cron, tz) in rows {

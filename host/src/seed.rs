@@ -4,8 +4,8 @@
 //! afresh (times relative to now) in one transaction, so it can be repeated to start over;
 //! other rows are never touched.
 
+use crate::database::{Db, StatementError, Tx};
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{PgConnection, PgPool};
 
 /// Row counts of what was seeded, by table.
 pub type Seeded = Vec<(&'static str, u64)>;
@@ -24,11 +24,11 @@ const TABLES: [&str; 10] = [
     "users",
 ];
 
-pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+pub async fn demo(db: &Db, now: DateTime<Utc>) -> Result<Seeded, StatementError> {
+    let mut tx = db.begin().await?;
     for table in TABLES {
         let key = if table == "role_document_requirements" { "role_id" } else { "id" };
-        sqlx::query(&format!("DELETE FROM {table} WHERE {key} LIKE 'demo-%'")).execute(&mut *tx).await?;
+        tx.execute(&format!("DELETE FROM {table} WHERE {key} LIKE 'demo-%'"), vec![]).await?;
     }
     let at = |hours: i64| now + Duration::hours(hours);
     let mut seeded = Seeded::new();
@@ -41,15 +41,11 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
         ("demo-erin", "erin@example.com", "Erin Example"),
     ];
     for (id, email, name) in users {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO users (id, email, display_name, status, created_at, updated_at)
              VALUES ($1, $2, $3, 'active', $4, $4)",
+            vec![id.into(), email.into(), name.into(), at(-24 * 400).into()],
         )
-        .bind(id)
-        .bind(email)
-        .bind(name)
-        .bind(at(-24 * 400))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("users", users.len() as u64));
@@ -60,18 +56,17 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
         ("demo-contractor", "Contractor access", Some("nda")),
     ];
     for (id, name, document) in roles {
-        sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, '', $3)")
-            .bind(id)
-            .bind(name)
-            .bind(at(-24 * 400))
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, '', $3)",
+            vec![id.into(), name.into(), at(-24 * 400).into()],
+        )
+        .await?;
         if let Some(document) = document {
-            sqlx::query("INSERT INTO role_document_requirements (role_id, document_type) VALUES ($1, $2)")
-                .bind(id)
-                .bind(document)
-                .execute(&mut *tx)
-                .await?;
+            tx.execute(
+                "INSERT INTO role_document_requirements (role_id, document_type) VALUES ($1, $2)",
+                vec![id.into(), document.into()],
+            )
+            .await?;
         }
     }
     seeded.push(("roles", roles.len() as u64));
@@ -90,20 +85,21 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
         ("demo-ra-erin-contractor", "demo-erin", "demo-contractor", "active", None),
     ];
     for (id, user, role, status, expires) in assignments {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO role_assignments (id, user_id, role_id, status, granted_at, granted_by, expires_at,
                                            revoked_at, reason, updated_at)
              VALUES ($1, $2, $3, $4, $5, 'demo-alice', $6, $7, $8, $5)",
+            vec![
+                id.into(),
+                user.into(),
+                role.into(),
+                status.into(),
+                at(-24 * 90).into(),
+                expires.map(at).into(),
+                (status == "revoked").then(|| at(-24 * 10)).into(),
+                (status == "revoked").then_some("Role assignment expired").into(),
+            ],
         )
-        .bind(id)
-        .bind(user)
-        .bind(role)
-        .bind(status)
-        .bind(at(-24 * 90))
-        .bind(expires.map(at))
-        .bind((status == "revoked").then(|| at(-24 * 10)))
-        .bind((status == "revoked").then_some("Role assignment expired"))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("role_assignments", assignments.len() as u64));
@@ -117,16 +113,11 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
         ("demo-doc-erin-nda", "demo-erin", "nda", Some(-5)),
     ];
     for (id, user, kind, expires) in documents {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO documents (id, user_id, document_type, issued_at, expires_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $4)",
+            vec![id.into(), user.into(), kind.into(), at(-24 * 365).into(), expires.map(at).into()],
         )
-        .bind(id)
-        .bind(user)
-        .bind(kind)
-        .bind(at(-24 * 365))
-        .bind(expires.map(at))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("documents", documents.len() as u64));
@@ -135,14 +126,11 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
 
     let logs = [(-24 * 45, "an entry past the default 30-day retention"), (-1, "a recent entry")];
     for (n, (hours, message)) in logs.into_iter().enumerate() {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO system_log (id, created_at, level, source, message, fields)
              VALUES ($1, $2, 'info', 'demo', $3, '{}')",
+            vec![format!("demo-log-{n}").into(), at(hours).into(), message.into()],
         )
-        .bind(format!("demo-log-{n}"))
-        .bind(at(hours))
-        .bind(message)
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("system_log", logs.len() as u64));
@@ -150,20 +138,13 @@ pub async fn demo(pool: &PgPool, now: DateTime<Utc>) -> Result<Seeded, sqlx::Err
     Ok(seeded)
 }
 
-async fn seed_workflows(
-    tx: &mut PgConnection,
-    now: DateTime<Utc>,
-    seeded: &mut Seeded,
-) -> Result<(), sqlx::Error> {
+async fn seed_workflows(tx: &mut Tx, now: DateTime<Utc>, seeded: &mut Seeded) -> Result<(), StatementError> {
     let at = |hours: i64| now + Duration::hours(hours);
     for (id, name) in [("demo-wf-review", "Quarterly access review"), ("demo-wf-onboarding", "Onboarding")] {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO workflows (id, name, enabled, created_at, updated_at) VALUES ($1, $2, TRUE, $3, $3)",
+            vec![id.into(), name.into(), at(-24 * 100).into()],
         )
-        .bind(id)
-        .bind(name)
-        .bind(at(-24 * 100))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("workflows", 2));
@@ -172,17 +153,9 @@ async fn seed_workflows(
         ("demo-sched-review", "demo-wf-review", "*/5 * * * *", true),
         ("demo-sched-paused", "demo-wf-onboarding", "0 9 * * 1", false),
     ] {
-        sqlx::query(
-            "INSERT INTO workflow_schedules (id, workflow_id, cron, timezone, enabled, created_at, updated_at)
-             VALUES ($1, $2, $3, 'UTC', $4, $5, $5)",
-        )
-        .bind(id)
-        .bind(workflow)
-        .bind(cron)
-        .bind(enabled)
-        .bind(at(-24 * 100))
-        .execute(&mut *tx)
-        .await?;
+        tx.execute(
+"INSERT INTO workflow_schedules (id, workflow_id, cron, timezone, enabled, created_at, updated_at)
+             VALUES ($1, $2, $3, 'UTC', $4, $5, $5)", vec![id.into(), workflow.into(), cron.into(), enabled.into(), at(-24 * 100).into()]).await?;
     }
     seeded.push(("workflow_schedules", 2));
 
@@ -195,17 +168,18 @@ async fn seed_workflows(
         ("demo-run-recent", "completed", -24 * 2, Some(-24 * 2)),
     ];
     for (id, status, updated, finished) in runs {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO workflow_runs (id, workflow_id, status, triggered_by, started_at, finished_at,
                                         created_at, updated_at)
              VALUES ($1, 'demo-wf-review', $2, 'manual', $3, $4, $3, $5)",
+            vec![
+                id.into(),
+                status.into(),
+                at(updated - 1).into(),
+                finished.map(at).into(),
+                at(updated).into(),
+            ],
         )
-        .bind(id)
-        .bind(status)
-        .bind(at(updated - 1))
-        .bind(finished.map(at))
-        .bind(at(updated))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("workflow_runs", runs.len() as u64));
@@ -216,17 +190,18 @@ async fn seed_workflows(
     ];
     for (id, run, name) in artifacts {
         let content = format!("demo artifact {id}\n").into_bytes();
-        sqlx::query(
+        tx.execute(
             "INSERT INTO run_artifacts (id, run_id, name, size_bytes, storage, content, created_at)
              VALUES ($1, $2, $3, $4, 'inline', $5, $6)",
+            vec![
+                id.into(),
+                run.into(),
+                name.into(),
+                (content.len() as i64).into(),
+                content.into(),
+                at(-24 * 40).into(),
+            ],
         )
-        .bind(id)
-        .bind(run)
-        .bind(name)
-        .bind(content.len() as i64)
-        .bind(content)
-        .bind(at(-24 * 40))
-        .execute(&mut *tx)
         .await?;
     }
     seeded.push(("run_artifacts", artifacts.len() as u64));

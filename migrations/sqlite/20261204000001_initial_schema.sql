@@ -2,7 +2,8 @@
 -- migrations/20261204000001_initial_schema.sql, kept in lock-step with the PostgreSQL set (one
 -- file per version; the same tables and columns in the end, which a test compares).
 --
--- Differences, all of them: BLOB for BYTEA; NOT NULL spelled out on primary keys (SQLite
+-- Differences, all of them: DATETIME for TIMESTAMPTZ (the declared type by which floh reads a
+-- column back as a timestamp); BLOB for BYTEA; NOT NULL spelled out on primary keys (SQLite
 -- would let a TEXT primary key be NULL); and the CHECK constraints that PostgreSQL's
 -- version 5 replaces are written here as version 5 leaves them, because SQLite cannot alter
 -- a constraint and no SQLite database predates version 5.
@@ -12,15 +13,15 @@ CREATE TABLE users (
     email        TEXT NOT NULL UNIQUE,
     display_name TEXT NOT NULL,
     status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
-    created_at   TIMESTAMPTZ NOT NULL,
-    updated_at   TIMESTAMPTZ NOT NULL
+    created_at   DATETIME NOT NULL,
+    updated_at   DATETIME NOT NULL
 );
 
 CREATE TABLE roles (
     id          TEXT NOT NULL PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL DEFAULT '',
-    created_at  TIMESTAMPTZ NOT NULL
+    created_at  DATETIME NOT NULL
 );
 
 -- status: active -> revoked (by a person or a job, reason says why).
@@ -29,12 +30,12 @@ CREATE TABLE role_assignments (
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role_id    TEXT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
     status     TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
-    granted_at TIMESTAMPTZ NOT NULL,
+    granted_at DATETIME NOT NULL,
     granted_by TEXT,
-    expires_at TIMESTAMPTZ,
-    revoked_at TIMESTAMPTZ,
+    expires_at DATETIME,
+    revoked_at DATETIME,
     reason     TEXT,
-    updated_at TIMESTAMPTZ NOT NULL
+    updated_at DATETIME NOT NULL
 );
 CREATE INDEX role_assignments_active_expiry ON role_assignments (status, expires_at);
 CREATE INDEX role_assignments_user ON role_assignments (user_id, status);
@@ -44,10 +45,10 @@ CREATE TABLE documents (
     id            TEXT NOT NULL PRIMARY KEY,
     user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     document_type TEXT NOT NULL,
-    issued_at     TIMESTAMPTZ NOT NULL,
-    expires_at    TIMESTAMPTZ,
-    revoked_at    TIMESTAMPTZ,
-    created_at    TIMESTAMPTZ NOT NULL
+    issued_at     DATETIME NOT NULL,
+    expires_at    DATETIME,
+    revoked_at    DATETIME,
+    created_at    DATETIME NOT NULL
 );
 CREATE INDEX documents_user_type ON documents (user_id, document_type);
 
@@ -67,8 +68,8 @@ CREATE TABLE connectors (
     policy     TEXT NOT NULL DEFAULT 'report' CHECK (policy IN ('report', 'remediate')),
     config     TEXT NOT NULL DEFAULT '{}',
     enabled    BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL
 );
 
 -- An entitlement (group, permission) that exists in a connected system.
@@ -77,7 +78,7 @@ CREATE TABLE entitlements (
     connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
     external_id  TEXT NOT NULL,
     name         TEXT NOT NULL,
-    created_at   TIMESTAMPTZ NOT NULL,
+    created_at   DATETIME NOT NULL,
     UNIQUE (connector_id, external_id)
 );
 
@@ -87,7 +88,7 @@ CREATE TABLE connector_accounts (
     connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
     user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
     external_id  TEXT NOT NULL,
-    created_at   TIMESTAMPTZ NOT NULL,
+    created_at   DATETIME NOT NULL,
     UNIQUE (connector_id, external_id)
 );
 
@@ -96,7 +97,7 @@ CREATE TABLE desired_entitlements (
     user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     entitlement_id TEXT NOT NULL REFERENCES entitlements (id) ON DELETE CASCADE,
     source_role_id TEXT REFERENCES roles (id) ON DELETE SET NULL,
-    created_at     TIMESTAMPTZ NOT NULL,
+    created_at     DATETIME NOT NULL,
     PRIMARY KEY (user_id, entitlement_id)
 );
 
@@ -104,7 +105,7 @@ CREATE TABLE desired_entitlements (
 CREATE TABLE observed_entitlements (
     account_id     TEXT NOT NULL REFERENCES connector_accounts (id) ON DELETE CASCADE,
     entitlement_id TEXT NOT NULL REFERENCES entitlements (id) ON DELETE CASCADE,
-    observed_at    TIMESTAMPTZ NOT NULL,
+    observed_at    DATETIME NOT NULL,
     PRIMARY KEY (account_id, entitlement_id)
 );
 
@@ -118,8 +119,8 @@ CREATE TABLE drift_findings (
     kind           TEXT NOT NULL CHECK (kind IN ('missing', 'unexpected', 'orphan')),
     status         TEXT NOT NULL CHECK (status IN ('open', 'fixed', 'reported', 'resolved')),
     detail         TEXT NOT NULL DEFAULT '',
-    detected_at    TIMESTAMPTZ NOT NULL,
-    resolved_at    TIMESTAMPTZ
+    detected_at    DATETIME NOT NULL,
+    resolved_at    DATETIME
 );
 CREATE INDEX drift_findings_open ON drift_findings (connector_id, status);
 
@@ -128,8 +129,8 @@ CREATE TABLE workflows (
     name       TEXT NOT NULL UNIQUE,
     definition TEXT NOT NULL DEFAULT '{}',
     enabled    BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL
 );
 
 -- cron: standard 5-field crontab, evaluated in timezone (IANA name).
@@ -140,9 +141,9 @@ CREATE TABLE workflow_schedules (
     timezone    TEXT NOT NULL DEFAULT 'UTC',
     input       TEXT NOT NULL DEFAULT '{}',
     enabled     BOOLEAN NOT NULL DEFAULT TRUE,
-    last_run_at TIMESTAMPTZ,
-    created_at  TIMESTAMPTZ NOT NULL,
-    updated_at  TIMESTAMPTZ NOT NULL
+    last_run_at DATETIME,
+    created_at  DATETIME NOT NULL,
+    updated_at  DATETIME NOT NULL
 );
 
 -- scheduled_for with schedule_id makes a scheduled start idempotent.
@@ -150,14 +151,14 @@ CREATE TABLE workflow_runs (
     id             TEXT NOT NULL PRIMARY KEY,
     workflow_id    TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
     schedule_id    TEXT REFERENCES workflow_schedules (id) ON DELETE SET NULL,
-    scheduled_for  TIMESTAMPTZ,
+    scheduled_for  DATETIME,
     status         TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     input          TEXT NOT NULL DEFAULT '{}',
-    started_at     TIMESTAMPTZ,
-    finished_at    TIMESTAMPTZ,
+    started_at     DATETIME,
+    finished_at    DATETIME,
     failure_reason TEXT,
-    created_at     TIMESTAMPTZ NOT NULL,
-    updated_at     TIMESTAMPTZ NOT NULL,
+    created_at     DATETIME NOT NULL,
+    updated_at     DATETIME NOT NULL,
     UNIQUE (schedule_id, scheduled_for)
 );
 CREATE INDEX workflow_runs_status_updated ON workflow_runs (status, updated_at);
@@ -173,7 +174,7 @@ CREATE TABLE run_artifacts (
     storage      TEXT NOT NULL DEFAULT 'inline' CHECK (storage IN ('inline', 'file')),
     path         TEXT,
     content      BLOB,
-    created_at   TIMESTAMPTZ NOT NULL
+    created_at   DATETIME NOT NULL
 );
 CREATE INDEX run_artifacts_run ON run_artifacts (run_id);
 
@@ -183,15 +184,15 @@ CREATE TABLE approvals (
     subject               TEXT NOT NULL,
     approver_id           TEXT NOT NULL REFERENCES users (id),
     status                TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'cancelled')),
-    due_at                TIMESTAMPTZ NOT NULL,
-    reminded_at           TIMESTAMPTZ,
+    due_at                DATETIME NOT NULL,
+    reminded_at           DATETIME,
     reminder_count        INTEGER NOT NULL DEFAULT 0,
     escalation_target_id  TEXT REFERENCES users (id),
-    escalated_at          TIMESTAMPTZ,
+    escalated_at          DATETIME,
     previous_approver_id  TEXT REFERENCES users (id),
-    decided_at            TIMESTAMPTZ,
-    created_at            TIMESTAMPTZ NOT NULL,
-    updated_at            TIMESTAMPTZ NOT NULL
+    decided_at            DATETIME,
+    created_at            DATETIME NOT NULL,
+    updated_at            DATETIME NOT NULL
 );
 CREATE INDEX approvals_pending_due ON approvals (status, due_at);
 
@@ -206,15 +207,15 @@ CREATE TABLE scheduled_reports (
     format       TEXT NOT NULL DEFAULT 'csv' CHECK (format IN ('csv')),
     parameters   TEXT NOT NULL DEFAULT '{}',
     enabled      BOOLEAN NOT NULL DEFAULT TRUE,
-    last_sent_at TIMESTAMPTZ,
-    created_at   TIMESTAMPTZ NOT NULL,
-    updated_at   TIMESTAMPTZ NOT NULL
+    last_sent_at DATETIME,
+    created_at   DATETIME NOT NULL,
+    updated_at   DATETIME NOT NULL
 );
 
 -- Operational log, purged after LOG_RETENTION_DAYS. fields: JSON object.
 CREATE TABLE system_log (
     id         TEXT NOT NULL PRIMARY KEY,
-    created_at TIMESTAMPTZ NOT NULL,
+    created_at DATETIME NOT NULL,
     level      TEXT NOT NULL CHECK (level IN ('trace', 'debug', 'info', 'warn', 'error')),
     source     TEXT NOT NULL,
     message    TEXT NOT NULL,
@@ -227,7 +228,7 @@ CREATE INDEX system_log_created ON system_log (created_at);
 CREATE TABLE audit_log (
     seq         BIGINT NOT NULL PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
-    occurred_at TIMESTAMPTZ NOT NULL,
+    occurred_at DATETIME NOT NULL,
     actor       TEXT NOT NULL,
     action      TEXT NOT NULL,
     target      TEXT NOT NULL,
@@ -251,7 +252,7 @@ CREATE TABLE audit_checkpoints (
     signature            TEXT NOT NULL,
     store                TEXT NOT NULL,
     location             TEXT NOT NULL,
-    created_at           TIMESTAMPTZ NOT NULL
+    created_at           DATETIME NOT NULL
 );
 
 -- Runtime settings changed through the admin API (e.g. stuck_run_timeout_minutes).
@@ -259,6 +260,6 @@ CREATE TABLE audit_checkpoints (
 CREATE TABLE settings (
     key        TEXT NOT NULL PRIMARY KEY,
     value      TEXT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
+    updated_at DATETIME NOT NULL,
     updated_by TEXT NOT NULL
 );

@@ -4,10 +4,10 @@ ALTER TABLE scheduled_reports ADD COLUMN skip_if_empty BOOLEAN NOT NULL DEFAULT 
 CREATE TABLE report_deliveries (
     id            TEXT NOT NULL PRIMARY KEY,
     report_id     TEXT NOT NULL REFERENCES scheduled_reports (id) ON DELETE CASCADE,
-    scheduled_for TIMESTAMPTZ NOT NULL,
+    scheduled_for DATETIME NOT NULL,
     status        TEXT NOT NULL CHECK (status IN ('sent', 'skipped')),
     row_count     BIGINT NOT NULL,
     recipients    TEXT NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL,
+    created_at    DATETIME NOT NULL,
     UNIQUE (report_id, scheduled_for)
 );

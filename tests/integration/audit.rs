@@ -8,8 +8,8 @@ use floh::audit::store::Store;
 use floh::audit::verify::{Summary, VerifyError};
 use floh::audit::{AuditEvent, Signer};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::helpers::{env_pairs, run_floh};
 use crate::job_host::{Host, now};
@@ -18,7 +18,6 @@ use crate::job_host::{Host, now};
 /// audit events the way every job does.
 struct Audited {
     host: Host,
-    pool: PgPool,
     /// The folder of the file store (unused by the others).
     store: tempfile::TempDir,
     /// The store the host publishes to, as verification reads it.
@@ -27,22 +26,27 @@ struct Audited {
 
 impl Audited {
     /// With the file store in a folder of its own.
-    async fn start() -> Self {
+    async fn start(backend: Backend) -> Self {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().display().to_string();
         let published = Store::File(FileStore::new(folder.path().to_owned()));
-        Self::start_with(&[("AUDIT_CHECKPOINT_PATH", &path)], published, folder).await
+        Self::start_with(backend, &[("AUDIT_CHECKPOINT_PATH", &path)], published, folder).await
     }
 
-    async fn start_with(env: &[(&str, &str)], published: Store, store: tempfile::TempDir) -> Self {
-        let host = Host::start(&[("audit-checkpoint", "audit-checkpoint.wasm")], &example_toml(), env).await;
-        let pool = PgPool::connect(&host.db.url()).await.unwrap();
-        Self { host, pool, store, published }
+    async fn start_with(
+        backend: Backend,
+        env: &[(&str, &str)],
+        published: Store,
+        store: tempfile::TempDir,
+    ) -> Self {
+        let files = [("audit-checkpoint", "audit-checkpoint.wasm")];
+        let host = Host::start_on(backend, &files, &example_toml(), env).await;
+        Self { host, store, published }
     }
 
     /// Appends `n` events in one transaction.
     async fn append(&self, n: usize) {
-        let mut tx = self.pool.begin().await.unwrap();
+        let mut tx = self.host.db.pool.begin().await.unwrap();
         for i in 0..n {
             let event = AuditEvent {
                 actor: "system:test".into(),
@@ -69,7 +73,7 @@ impl Audited {
     }
 
     async fn verify(&self) -> Result<Summary, VerifyError> {
-        floh::audit::verify::verify(&self.pool, &self.published, &self.signer()).await
+        floh::audit::verify::verify(&self.host.db.pool, &self.published, &self.signer()).await
     }
 
     /// The first problem verification reports.
@@ -81,12 +85,12 @@ impl Audited {
     }
 
     async fn sql(&self, sql: &str) {
-        sqlx::raw_sql(sql).execute(&self.pool).await.unwrap();
+        self.host.db.exec(sql, vec![]).await;
     }
 
     /// Seven events with checkpoints after the third and the fifth.
-    async fn with_two_checkpoints() -> Self {
-        let audited = Self::start().await;
+    async fn with_two_checkpoints(backend: Backend) -> Self {
+        let audited = Self::start(backend).await;
         audited.append(3).await;
         audited.checkpoint().await;
         audited.append(2).await;
@@ -106,9 +110,17 @@ fn read_document(path: &Path) -> Document {
     Document::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn checkpoints_cover_the_entries_since_the_last_and_link_up() {
-    let audited = Audited::start().await;
+on_both_databases!(
+    checkpoints_cover_the_entries_since_the_last_and_link_up,
+    a_document_already_published_under_the_name_is_adopted,
+    floh_audit_verify_passes_an_intact_log_and_fails_a_tampered_one,
+    deleted_rows_are_found_inside_and_at_the_end_of_a_checkpoint,
+    reordered_rows_are_found,
+    forged_planted_and_missing_checkpoints_are_found,
+);
+
+async fn checkpoints_cover_the_entries_since_the_last_and_link_up(backend: Backend) {
+    let audited = Audited::start(backend).await;
     assert_eq!(
         audited.checkpoint().await,
         json!({ "checkpoint": null, "afterSeq": 0 }),
@@ -136,12 +148,14 @@ async fn checkpoints_cover_the_entries_since_the_last_and_link_up() {
     let linked = read_document(&audited.file(5)).verify(&audited.signer()).unwrap();
     assert_eq!(linked.prev_checkpoint_hash, document.record_hash);
 
-    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
-        "SELECT first_seq, last_seq, store, record_hash FROM audit_checkpoints ORDER BY last_seq",
-    )
-    .fetch_all(&audited.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(i64, i64, String, String)> = audited
+        .host
+        .db
+        .rows(
+            "SELECT first_seq, last_seq, store, record_hash FROM audit_checkpoints ORDER BY last_seq",
+            vec![],
+        )
+        .await;
     assert_eq!(
         rows,
         [
@@ -151,9 +165,8 @@ async fn checkpoints_cover_the_entries_since_the_last_and_link_up() {
     );
 }
 
-#[tokio::test]
-async fn a_document_already_published_under_the_name_is_adopted() {
-    let audited = Audited::start().await;
+async fn a_document_already_published_under_the_name_is_adopted(backend: Backend) {
+    let audited = Audited::start(backend).await;
     audited.append(2).await;
     audited.checkpoint().await;
     let published = std::fs::read_to_string(audited.file(2)).unwrap();
@@ -165,9 +178,8 @@ async fn a_document_already_published_under_the_name_is_adopted() {
     assert!(audited.verify().await.is_ok());
 }
 
-#[tokio::test]
-async fn floh_audit_verify_passes_an_intact_log_and_fails_a_tampered_one() {
-    let audited = Audited::with_two_checkpoints().await;
+async fn floh_audit_verify_passes_an_intact_log_and_fails_a_tampered_one(backend: Backend) {
+    let audited = Audited::with_two_checkpoints(backend).await;
     let env = env_pairs(&[
         ("DATABASE_URL", &audited.host.db.url()),
         ("AUDIT_CHECKPOINT_PATH", &audited.store.path().display().to_string()),
@@ -191,13 +203,12 @@ async fn floh_audit_verify_passes_an_intact_log_and_fails_a_tampered_one() {
     );
 }
 
-#[tokio::test]
-async fn deleted_rows_are_found_inside_and_at_the_end_of_a_checkpoint() {
-    let audited = Audited::with_two_checkpoints().await;
+async fn deleted_rows_are_found_inside_and_at_the_end_of_a_checkpoint(backend: Backend) {
+    let audited = Audited::with_two_checkpoints(backend).await;
     audited.sql("DELETE FROM audit_log WHERE seq = 3").await;
     assert_eq!(audited.problem().await, "audit_log seq 4 follows seq 2: seq 3..3 are missing (deleted)");
 
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     audited.sql("DELETE FROM audit_log WHERE seq >= 5").await;
     assert_eq!(
         audited.problem().await,
@@ -205,26 +216,20 @@ async fn deleted_rows_are_found_inside_and_at_the_end_of_a_checkpoint() {
     );
 }
 
-#[tokio::test]
-async fn reordered_rows_are_found() {
-    let audited = Audited::with_two_checkpoints().await;
-    audited
-        .sql(
-            "UPDATE audit_log SET seq = -2 WHERE seq = 2;
-             UPDATE audit_log SET seq = 2 WHERE seq = 3;
-             UPDATE audit_log SET seq = 3 WHERE seq = -2;",
-        )
-        .await;
+async fn reordered_rows_are_found(backend: Backend) {
+    let audited = Audited::with_two_checkpoints(backend).await;
+    for (from, to) in [(2, -2), (3, 2), (-2, 3)] {
+        audited.host.db.exec("UPDATE audit_log SET seq = $2 WHERE seq = $1", params![from, to]).await;
+    }
     assert_eq!(
         audited.problem().await,
         "audit_log seq 2: prev_hash is not the hash of seq 1 (rows reordered or replaced)"
     );
 }
 
-#[tokio::test]
-async fn forged_planted_and_missing_checkpoints_are_found() {
+async fn forged_planted_and_missing_checkpoints_are_found(backend: Backend) {
     // Forged: the record changed, its hash recomputed, the signature left as it was.
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     let mut forged = read_document(&audited.file(3));
     forged.record = forged.record.replace("\"count\":3", "\"count\":2");
     forged.record_hash = floh::audit::sha256_hex(forged.record.as_bytes());
@@ -235,7 +240,7 @@ async fn forged_planted_and_missing_checkpoints_are_found() {
     );
 
     // Signed, but by another key.
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     let mut other = read_document(&audited.file(3));
     let stranger = Signer::new(&[9; 32]);
     other.key_id = stranger.key_id();
@@ -247,7 +252,7 @@ async fn forged_planted_and_missing_checkpoints_are_found() {
     )));
 
     // Missing from the store: the next one no longer links.
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     std::fs::remove_file(audited.file(3)).unwrap();
     assert_eq!(
         audited.problem().await,
@@ -255,14 +260,14 @@ async fn forged_planted_and_missing_checkpoints_are_found() {
     );
 
     // Missing from the store, and the last: only the table remembers it.
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     std::fs::remove_file(audited.file(5)).unwrap();
     assert!(audited.problem().await.starts_with(
         "checkpoint checkpoint-000000000005.json is in audit_checkpoints but missing from the store"
     ));
 
     // Planted: a validly signed document the table never recorded.
-    let audited = Audited::with_two_checkpoints().await;
+    let audited = Audited::with_two_checkpoints(backend).await;
     audited.sql("DELETE FROM audit_checkpoints WHERE last_seq = 5").await;
     assert_eq!(
         audited.problem().await,
@@ -309,7 +314,7 @@ async fn checkpoints_go_to_an_s3_bucket_and_are_verified_from_it() {
     // moto refuses anonymous reads, so objects are read with floh's own signed client.
     let client = floh::audit::s3::S3Client::new(settings);
     let store = Store::S3(client.clone());
-    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    let audited = Audited::start_with(Backend::Postgres, &env, store, tempfile::tempdir().unwrap()).await;
     audited.append(3).await;
     let first = audited.checkpoint().await["checkpoint"].clone();
     assert_eq!(first["location"], "s3://audit/checkpoints/checkpoint-000000000003.json");
@@ -347,7 +352,7 @@ async fn checkpoints_are_forwarded_as_rfc5424_syslog_over_tcp() {
     });
     let store = Store::Siem(floh::audit::siem::SiemClient::new(url.parse().unwrap()));
     let env = [("AUDIT_CHECKPOINT_STORE", "siem"), ("AUDIT_CHECKPOINT_SIEM_URL", url.as_str())];
-    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    let audited = Audited::start_with(Backend::Postgres, &env, store, tempfile::tempdir().unwrap()).await;
     audited.append(2).await;
     assert_eq!(audited.checkpoint().await["checkpoint"]["location"], url);
 
@@ -364,7 +369,7 @@ async fn checkpoints_are_forwarded_as_rfc5424_syslog_over_tcp() {
 
     // A SIEM cannot be read back: verification checks the table's copies.
     assert_eq!(audited.verify().await.unwrap().checkpoints, 1);
-    audited.sql("UPDATE audit_checkpoints SET signature = repeat('0', 128)").await;
+    audited.host.db.exec("UPDATE audit_checkpoints SET signature = $1", params!["0".repeat(128)]).await;
     assert!(audited.problem().await.ends_with("the signature does not verify (forged or altered)"));
 }
 
@@ -386,7 +391,7 @@ async fn checkpoints_are_posted_as_json_events_to_an_http_collector() {
     tokio::spawn(async move { axum::serve(listener, collector).await });
     let store = Store::Siem(floh::audit::siem::SiemClient::new(url.parse().unwrap()));
     let env = [("AUDIT_CHECKPOINT_STORE", "siem"), ("AUDIT_CHECKPOINT_SIEM_URL", url.as_str())];
-    let audited = Audited::start_with(&env, store, tempfile::tempdir().unwrap()).await;
+    let audited = Audited::start_with(Backend::Postgres, &env, store, tempfile::tempdir().unwrap()).await;
     audited.append(1).await;
     audited.checkpoint().await;
     let event = arrived.recv().await.unwrap();

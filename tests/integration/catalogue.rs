@@ -7,115 +7,82 @@ use chrono::{DateTime, Duration, Utc};
 use floh::clock::ManualClock;
 use floh::plugins::executor::{JobOutput, JobRequest};
 use serde_json::{Value, json};
-use sqlx::PgConnection;
 
+use crate::database::{Backend, Database, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 
-async fn host_for(job: &str) -> Host {
-    host_with(job, "", &[]).await
+async fn host_for(backend: Backend, job: &str) -> Host {
+    host_with(backend, job, "", &[]).await
 }
 
-async fn host_with(job: &str, extra_toml: &str, env: &[(&str, &str)]) -> Host {
+async fn host_with(backend: Backend, job: &str, extra_toml: &str, env: &[(&str, &str)]) -> Host {
     let toml = format!("{}\n{extra_toml}", example_toml());
-    Host::start(&[(job, &format!("{job}.wasm"))], &toml, env).await
+    Host::start_on(backend, &[(job, &format!("{job}.wasm"))], &toml, env).await
 }
 
 fn hours(n: i64) -> DateTime<Utc> {
     now() + Duration::hours(n)
 }
 
-async fn exec(conn: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(sql).execute(conn).await.unwrap();
-}
-
 /// Users `u1`..`u<n>` and the roles `plain`, `needs-check` (a background check) and
 /// `needs-both` (a background check and an NDA).
-async fn seed_people(conn: &mut PgConnection, users: usize) {
+async fn seed_people(db: &Database, users: usize) {
     for n in 1..=users {
-        sqlx::query(
+        db.exec(
             "INSERT INTO users (id, email, display_name, created_at, updated_at) VALUES ($1, $2, $1, $3, $3)",
+            params![format!("u{n}"), format!("u{n}@example.com"), hours(-1000)],
         )
-        .bind(format!("u{n}"))
-        .bind(format!("u{n}@example.com"))
-        .bind(hours(-1000))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+        .await;
     }
-    sqlx::query(
+    db.exec(
         "INSERT INTO roles (id, name, created_at) VALUES
-           ('plain', 'Plain', $1), ('needs-check', 'Needs check', $1), ('needs-both', 'Needs both', $1);
-         ",
+           ('plain', 'Plain', $1), ('needs-check', 'Needs check', $1), ('needs-both', 'Needs both', $1)",
+        params![hours(-1000)],
     )
-    .bind(hours(-1000))
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    exec(
-        conn,
+    .await;
+    db.exec(
         "INSERT INTO role_document_requirements (role_id, document_type) VALUES
            ('needs-check', 'background-check'), ('needs-both', 'background-check'), ('needs-both', 'nda')",
+        vec![],
     )
     .await;
 }
 
 async fn assign(
-    conn: &mut PgConnection,
+    db: &Database,
     id: &str,
     user: &str,
     role: &str,
     status: &str,
     expires: Option<DateTime<Utc>>,
 ) {
-    sqlx::query(
-        "INSERT INTO role_assignments (id, user_id, role_id, status, granted_at, expires_at, reason, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $5)",
-    )
-    .bind(id)
-    .bind(user)
-    .bind(role)
-    .bind(status)
-    .bind(hours(-500))
-    .bind(expires)
-    .bind((status == "revoked").then_some("Revoked by an administrator"))
-    .execute(conn)
-    .await
-    .unwrap();
+    db.exec("INSERT INTO role_assignments (id, user_id, role_id, status, granted_at, expires_at, reason, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $5)", params![id, user, role, status, hours(-500), expires, (status == "revoked").then_some("Revoked by an administrator")]).await;
 }
 
 async fn document(
-    conn: &mut PgConnection,
+    db: &Database,
     id: &str,
     user: &str,
     kind: &str,
     expires: Option<DateTime<Utc>>,
     revoked: bool,
 ) {
-    sqlx::query(
+    db.exec(
         "INSERT INTO documents (id, user_id, document_type, issued_at, expires_at, revoked_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $4)",
+        params![id, user, kind, hours(-2000), expires, revoked.then(|| hours(-1))],
     )
-    .bind(id)
-    .bind(user)
-    .bind(kind)
-    .bind(hours(-2000))
-    .bind(expires)
-    .bind(revoked.then(|| hours(-1)))
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
 /// (status, reason, revoked_at, updated_at) of an assignment.
 type AssignmentState = (String, Option<String>, Option<DateTime<Utc>>, DateTime<Utc>);
 
-async fn assignment(conn: &mut PgConnection, id: &str) -> AssignmentState {
-    sqlx::query_as("SELECT status, reason, revoked_at, updated_at FROM role_assignments WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
+async fn assignment(db: &Database, id: &str) -> AssignmentState {
+    db.one("SELECT status, reason, revoked_at, updated_at FROM role_assignments WHERE id = $1", params![id])
         .await
-        .unwrap()
 }
 
 fn revoked(reason: &str) -> AssignmentState {
@@ -128,42 +95,48 @@ fn untouched(status: &str) -> AssignmentState {
 }
 
 /// (actor, action, target, reason) of every audit event, in order.
-async fn audit_events(conn: &mut PgConnection) -> Vec<(String, String, String, String)> {
-    sqlx::query_as("SELECT actor, action, target, reason FROM audit_log ORDER BY seq")
-        .fetch_all(conn)
-        .await
-        .unwrap()
+async fn audit_events(db: &Database) -> Vec<(String, String, String, String)> {
+    db.rows("SELECT actor, action, target, reason FROM audit_log ORDER BY seq", vec![]).await
 }
 
 /// The details of the first audit event.
-async fn first_details(conn: &mut PgConnection) -> Value {
-    let details: String = sqlx::query_scalar("SELECT details FROM audit_log ORDER BY seq LIMIT 1")
-        .fetch_one(conn)
-        .await
-        .unwrap();
+async fn first_details(db: &Database) -> Value {
+    let details: String = db.scalar("SELECT details FROM audit_log ORDER BY seq LIMIT 1", vec![]).await;
     serde_json::from_str(&details).unwrap()
 }
 
-#[tokio::test]
-async fn role_expiry_check_revokes_exactly_the_expired_assignments() {
-    let host = host_for("role-expiry-check").await;
-    let mut conn = host.db.connect().await;
-    seed_people(&mut conn, 1).await;
-    assign(&mut conn, "expired", "u1", "plain", "active", Some(hours(-1))).await;
-    assign(&mut conn, "expires-now", "u1", "plain", "active", Some(now())).await;
-    assign(&mut conn, "later", "u1", "plain", "active", Some(hours(1))).await;
-    assign(&mut conn, "no-expiry", "u1", "plain", "active", None).await;
-    assign(&mut conn, "already-revoked", "u1", "plain", "revoked", Some(hours(-5))).await;
-    assign(&mut conn, "pending", "u1", "plain", "pending", Some(hours(-5))).await;
+on_both_databases!(
+    role_expiry_check_revokes_exactly_the_expired_assignments,
+    role_expiry_check_works_through_a_backlog_in_bounded_transactions,
+    document_expiry_check_revokes_only_assignments_without_a_valid_document,
+    log_retention_purges_rows_older_than_the_retention_period,
+    trigger_workflow_starts_one_run_per_occurrence,
+    trigger_workflow_starts_nothing_for_disabled_or_missing_schedules,
+    trigger_workflow_added_by_hand_starts_a_run_at_its_enqueue_time,
+    run_orphan_cleanup_deletes_artifacts_of_gone_and_long_finished_runs,
+    run_orphan_cleanup_without_the_folder_keeps_file_artifacts,
+    the_demo_data_shows_every_job_at_work,
+);
+
+async fn role_expiry_check_revokes_exactly_the_expired_assignments(backend: Backend) {
+    let host = host_for(backend, "role-expiry-check").await;
+    let db = &host.db;
+    seed_people(db, 1).await;
+    assign(db, "expired", "u1", "plain", "active", Some(hours(-1))).await;
+    assign(db, "expires-now", "u1", "plain", "active", Some(now())).await;
+    assign(db, "later", "u1", "plain", "active", Some(hours(1))).await;
+    assign(db, "no-expiry", "u1", "plain", "active", None).await;
+    assign(db, "already-revoked", "u1", "plain", "revoked", Some(hours(-5))).await;
+    assign(db, "pending", "u1", "plain", "pending", Some(hours(-5))).await;
 
     assert_eq!(host.output("role-expiry-check", json!({})).await, json!({ "revoked": 2 }));
     for id in ["expired", "expires-now"] {
-        assert_eq!(assignment(&mut conn, id).await, revoked("Role assignment expired"), "{id}");
+        assert_eq!(assignment(db, id).await, revoked("Role assignment expired"), "{id}");
     }
-    assert_eq!(assignment(&mut conn, "later").await, untouched("active"));
-    assert_eq!(assignment(&mut conn, "no-expiry").await, untouched("active"));
-    assert_eq!(assignment(&mut conn, "already-revoked").await, untouched("revoked"));
-    assert_eq!(assignment(&mut conn, "pending").await, untouched("pending"));
+    assert_eq!(assignment(db, "later").await, untouched("active"));
+    assert_eq!(assignment(db, "no-expiry").await, untouched("active"));
+    assert_eq!(assignment(db, "already-revoked").await, untouched("revoked"));
+    assert_eq!(assignment(db, "pending").await, untouched("pending"));
 
     let event = |target: &str| {
         (
@@ -173,80 +146,77 @@ async fn role_expiry_check_revokes_exactly_the_expired_assignments() {
             "Role assignment expired".to_owned(),
         )
     };
-    assert_eq!(audit_events(&mut conn).await, [event("expired"), event("expires-now")]);
+    assert_eq!(audit_events(db).await, [event("expired"), event("expires-now")]);
     assert_eq!(
-        first_details(&mut conn).await,
+        first_details(db).await,
         json!({ "userId": "u1", "roleId": "plain", "expiresAt": "2027-01-15T07:00:00.000Z" })
     );
 
     assert_eq!(host.output("role-expiry-check", json!({})).await, json!({ "revoked": 0 }));
-    assert_eq!(audit_events(&mut conn).await.len(), 2, "a second run changes nothing");
+    assert_eq!(audit_events(db).await.len(), 2, "a second run changes nothing");
 }
 
-#[tokio::test]
-async fn role_expiry_check_works_through_a_backlog_in_bounded_transactions() {
-    let host = host_for("role-expiry-check").await;
-    let mut conn = host.db.connect().await;
-    seed_people(&mut conn, 1).await;
-    sqlx::query(
-        "INSERT INTO role_assignments (id, user_id, role_id, status, granted_at, expires_at, updated_at)
-         SELECT 'a' || n, 'u1', 'plain', 'active', $1, $1 + n * interval '1 second', $1
-         FROM generate_series(1, 10000) AS n",
+async fn role_expiry_check_works_through_a_backlog_in_bounded_transactions(backend: Backend) {
+    let host = host_for(backend, "role-expiry-check").await;
+    let db = &host.db;
+    seed_people(db, 1).await;
+    db.exec(
+        "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+         INSERT INTO role_assignments (id, user_id, role_id, status, granted_at, expires_at, updated_at)
+         SELECT 'a' || i, 'u1', 'plain', 'active', $1, $1, $1 FROM n",
+        params![hours(-10)],
     )
-    .bind(hours(-10))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(host.output("role-expiry-check", json!({})).await, json!({ "revoked": 10000 }));
-    // xmin is the transaction that wrote a row: one per batch of 500.
-    let (transactions, largest): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), max(rows) FROM (SELECT count(*) AS rows FROM role_assignments
-                                          WHERE status = 'revoked' GROUP BY xmin::text) AS batches",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!((transactions, largest), (20, 500));
-    let events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&mut conn).await.unwrap();
+    if backend == Backend::Postgres {
+        // xmin is the transaction that wrote a row: one per batch of 500.
+        let (transactions, largest): (i64, i64) = db
+            .one(
+                "SELECT count(*), max(rows) FROM (SELECT count(*) AS rows FROM role_assignments
+                                                  WHERE status = 'revoked' GROUP BY xmin::text) AS batches",
+                vec![],
+            )
+            .await;
+        assert_eq!((transactions, largest), (20, 500));
+    }
+    let events: i64 = db.scalar("SELECT count(*) FROM audit_log", vec![]).await;
     assert_eq!(events, 10000);
 }
 
-#[tokio::test]
-async fn document_expiry_check_revokes_only_assignments_without_a_valid_document() {
-    let host = host_for("document-expiry-check").await;
-    let mut conn = host.db.connect().await;
-    seed_people(&mut conn, 7).await;
+async fn document_expiry_check_revokes_only_assignments_without_a_valid_document(backend: Backend) {
+    let host = host_for(backend, "document-expiry-check").await;
+    let db = &host.db;
+    seed_people(db, 7).await;
     // u1: the check expired yesterday. u2: expired, then renewed. u3: expires exactly now.
     // u4: revoked though unexpired. u5: valid without expiry. u6: check valid, no NDA.
     // u7: a role without requirements, and no documents at all.
-    document(&mut conn, "d1", "u1", "background-check", Some(hours(-24)), false).await;
-    document(&mut conn, "d2-old", "u2", "background-check", Some(hours(-24 * 30)), false).await;
-    document(&mut conn, "d2-new", "u2", "background-check", Some(hours(24 * 300)), false).await;
-    document(&mut conn, "d3", "u3", "background-check", Some(now()), false).await;
-    document(&mut conn, "d4", "u4", "background-check", Some(hours(24)), true).await;
-    document(&mut conn, "d5", "u5", "background-check", None, false).await;
-    document(&mut conn, "d6", "u6", "background-check", None, false).await;
+    document(db, "d1", "u1", "background-check", Some(hours(-24)), false).await;
+    document(db, "d2-old", "u2", "background-check", Some(hours(-24 * 30)), false).await;
+    document(db, "d2-new", "u2", "background-check", Some(hours(24 * 300)), false).await;
+    document(db, "d3", "u3", "background-check", Some(now()), false).await;
+    document(db, "d4", "u4", "background-check", Some(hours(24)), true).await;
+    document(db, "d5", "u5", "background-check", None, false).await;
+    document(db, "d6", "u6", "background-check", None, false).await;
     for n in 1..=5 {
-        assign(&mut conn, &format!("a{n}"), &format!("u{n}"), "needs-check", "active", None).await;
+        assign(db, &format!("a{n}"), &format!("u{n}"), "needs-check", "active", None).await;
     }
-    assign(&mut conn, "a1-revoked", "u1", "needs-check", "revoked", None).await;
-    assign(&mut conn, "a6", "u6", "needs-both", "active", None).await;
-    assign(&mut conn, "a7", "u7", "plain", "active", None).await;
+    assign(db, "a1-revoked", "u1", "needs-check", "revoked", None).await;
+    assign(db, "a6", "u6", "needs-both", "active", None).await;
+    assign(db, "a7", "u7", "plain", "active", None).await;
 
     assert_eq!(host.output("document-expiry-check", json!({})).await, json!({ "revoked": 4 }));
     let check = "Required document background-check expired";
-    assert_eq!(assignment(&mut conn, "a1").await, revoked(check));
-    assert_eq!(assignment(&mut conn, "a2").await, untouched("active"), "a renewed document keeps the role");
-    assert_eq!(assignment(&mut conn, "a3").await, revoked(check));
-    assert_eq!(assignment(&mut conn, "a4").await, revoked(check));
-    assert_eq!(assignment(&mut conn, "a5").await, untouched("active"));
-    assert_eq!(assignment(&mut conn, "a6").await, revoked("Required document nda expired"));
-    assert_eq!(assignment(&mut conn, "a7").await, untouched("active"));
-    assert_eq!(assignment(&mut conn, "a1-revoked").await, untouched("revoked"));
+    assert_eq!(assignment(db, "a1").await, revoked(check));
+    assert_eq!(assignment(db, "a2").await, untouched("active"), "a renewed document keeps the role");
+    assert_eq!(assignment(db, "a3").await, revoked(check));
+    assert_eq!(assignment(db, "a4").await, revoked(check));
+    assert_eq!(assignment(db, "a5").await, untouched("active"));
+    assert_eq!(assignment(db, "a6").await, revoked("Required document nda expired"));
+    assert_eq!(assignment(db, "a7").await, untouched("active"));
+    assert_eq!(assignment(db, "a1-revoked").await, untouched("revoked"));
 
-    let events = audit_events(&mut conn).await;
+    let events = audit_events(db).await;
     let targets: Vec<&str> = events.iter().map(|(_, _, target, _)| target.as_str()).collect();
     assert_eq!(
         targets,
@@ -256,45 +226,38 @@ async fn document_expiry_check_revokes_only_assignments_without_a_valid_document
         && action == "role_assignment.revoked"));
     assert_eq!(events[3].3, "Required document nda expired");
     assert_eq!(
-        first_details(&mut conn).await,
+        first_details(db).await,
         json!({ "userId": "u1", "roleId": "needs-check", "documentType": "background-check" })
     );
 
     assert_eq!(host.output("document-expiry-check", json!({})).await, json!({ "revoked": 0 }));
-    assert_eq!(audit_events(&mut conn).await.len(), 4, "a second run changes nothing");
+    assert_eq!(audit_events(db).await.len(), 4, "a second run changes nothing");
 }
 
-async fn seed_log(conn: &mut PgConnection, id: &str, at: DateTime<Utc>) {
-    sqlx::query(
+async fn seed_log(db: &Database, id: &str, at: DateTime<Utc>) {
+    db.exec(
         "INSERT INTO system_log (id, created_at, level, source, message) VALUES ($1, $2, 'info', 'test', $1)",
+        params![id, at],
     )
-    .bind(id)
-    .bind(at)
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
-async fn log_ids(conn: &mut PgConnection) -> Vec<String> {
-    sqlx::query_scalar("SELECT id FROM system_log WHERE source = 'test' ORDER BY id")
-        .fetch_all(conn)
-        .await
-        .unwrap()
+async fn log_ids(db: &Database) -> Vec<String> {
+    db.column("SELECT id FROM system_log WHERE source = 'test' ORDER BY id", vec![]).await
 }
 
-#[tokio::test]
-async fn log_retention_purges_rows_older_than_the_retention_period() {
-    let host = host_with("log-retention", "", &[("LOG_RETENTION_DAYS", "30")]).await;
-    let mut conn = host.db.connect().await;
-    seed_log(&mut conn, "a-31-days", hours(-24 * 31)).await;
-    seed_log(&mut conn, "b-30-days", hours(-24 * 30)).await;
-    seed_log(&mut conn, "c-2-days", hours(-24 * 2)).await;
-    seed_log(&mut conn, "d-now", now()).await;
+async fn log_retention_purges_rows_older_than_the_retention_period(backend: Backend) {
+    let host = host_with(backend, "log-retention", "", &[("LOG_RETENTION_DAYS", "30")]).await;
+    let db = &host.db;
+    seed_log(db, "a-31-days", hours(-24 * 31)).await;
+    seed_log(db, "b-30-days", hours(-24 * 30)).await;
+    seed_log(db, "c-2-days", hours(-24 * 2)).await;
+    seed_log(db, "d-now", now()).await;
 
     assert_eq!(host.output("log-retention", json!({})).await, json!({ "deleted": 1, "retentionDays": 30 }));
-    assert_eq!(log_ids(&mut conn).await, ["b-30-days", "c-2-days", "d-now"], "exactly 30 days old is kept");
+    assert_eq!(log_ids(db).await, ["b-30-days", "c-2-days", "d-now"], "exactly 30 days old is kept");
     assert_eq!(
-        audit_events(&mut conn).await,
+        audit_events(db).await,
         [(
             "system:log-retention".to_owned(),
             "system_log.purged".to_owned(),
@@ -303,42 +266,29 @@ async fn log_retention_purges_rows_older_than_the_retention_period() {
         )]
     );
     assert_eq!(host.output("log-retention", json!({})).await["deleted"], 0);
-    assert_eq!(audit_events(&mut conn).await.len(), 1, "an empty purge is not an event");
+    assert_eq!(audit_events(db).await.len(), 1, "an empty purge is not an event");
 
     // The admin setting overrides LOG_RETENTION_DAYS.
-    sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('log_retention_days', '1', $1, 'test')")
-        .bind(now())
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    db.exec("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('log_retention_days', '1', $1, 'test')", params![now()]).await;
     assert_eq!(host.output("log-retention", json!({})).await, json!({ "deleted": 2, "retentionDays": 1 }));
-    assert_eq!(log_ids(&mut conn).await, ["d-now"]);
+    assert_eq!(log_ids(db).await, ["d-now"]);
 }
 
-async fn seed_workflow(conn: &mut PgConnection, id: &str, enabled: bool) {
-    sqlx::query(
+async fn seed_workflow(db: &Database, id: &str, enabled: bool) {
+    db.exec(
         "INSERT INTO workflows (id, name, enabled, created_at, updated_at) VALUES ($1, $1, $2, $3, $3)",
+        params![id, enabled, hours(-100)],
     )
-    .bind(id)
-    .bind(enabled)
-    .bind(hours(-100))
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
-async fn seed_schedule(conn: &mut PgConnection, id: &str, workflow: &str, enabled: bool) {
-    sqlx::query(
+async fn seed_schedule(db: &Database, id: &str, workflow: &str, enabled: bool) {
+    db.exec(
         "INSERT INTO workflow_schedules (id, workflow_id, cron, input, enabled, created_at, updated_at)
          VALUES ($1, $2, '*/5 * * * *', '{\"scope\":\"all\"}', $3, $4, $4)",
+        params![id, workflow, enabled, hours(-100)],
     )
-    .bind(id)
-    .bind(workflow)
-    .bind(enabled)
-    .bind(hours(-100))
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
 /// The delivery of one scheduled occurrence, as the queue hands it to the executor.
@@ -358,22 +308,20 @@ fn output(done: JobOutput) -> Value {
 
 type RunRow = (String, Option<String>, Option<DateTime<Utc>>, String, String, String);
 
-async fn runs(conn: &mut PgConnection) -> Vec<RunRow> {
-    sqlx::query_as(
+async fn runs(db: &Database) -> Vec<RunRow> {
+    db.rows(
         "SELECT workflow_id, schedule_id, scheduled_for, status, triggered_by, input FROM workflow_runs
          ORDER BY scheduled_for",
+        vec![],
     )
-    .fetch_all(conn)
     .await
-    .unwrap()
 }
 
-#[tokio::test]
-async fn trigger_workflow_starts_one_run_per_occurrence() {
-    let host = host_for("trigger-workflow").await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn, "review", true).await;
-    seed_schedule(&mut conn, "s1", "review", true).await;
+async fn trigger_workflow_starts_one_run_per_occurrence(backend: Backend) {
+    let host = host_for(backend, "trigger-workflow").await;
+    let db = &host.db;
+    seed_workflow(db, "review", true).await;
+    seed_schedule(db, "s1", "review", true).await;
     let due = hours(-1);
 
     // Two deliveries of the same occurrence at once, as two replicas would get them.
@@ -395,14 +343,11 @@ async fn trigger_workflow_starts_one_run_per_occurrence() {
             "{\"scope\":\"all\"}".to_owned(),
         )
     };
-    assert_eq!(runs(&mut conn).await, [run(due)]);
+    assert_eq!(runs(db).await, [run(due)]);
     let last: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT last_triggered_at FROM workflow_schedules WHERE id = 's1'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+        db.scalar("SELECT last_triggered_at FROM workflow_schedules WHERE id = 's1'", vec![]).await;
     assert_eq!(last, Some(due));
-    let events = audit_events(&mut conn).await;
+    let events = audit_events(db).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0].0.as_str(), events[0].1.as_str()),
@@ -415,17 +360,16 @@ async fn trigger_workflow_starts_one_run_per_occurrence() {
         output(host.plugins.executor.execute(&occurrence("s1", next, 1)).await.unwrap())["started"],
         true
     );
-    assert_eq!(runs(&mut conn).await, [run(due), run(next)]);
+    assert_eq!(runs(db).await, [run(due), run(next)]);
 }
 
-#[tokio::test]
-async fn trigger_workflow_starts_nothing_for_disabled_or_missing_schedules() {
-    let host = host_for("trigger-workflow").await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn, "on", true).await;
-    seed_workflow(&mut conn, "off", false).await;
-    seed_schedule(&mut conn, "paused", "on", false).await;
-    seed_schedule(&mut conn, "of-disabled-workflow", "off", true).await;
+async fn trigger_workflow_starts_nothing_for_disabled_or_missing_schedules(backend: Backend) {
+    let host = host_for(backend, "trigger-workflow").await;
+    let db = &host.db;
+    seed_workflow(db, "on", true).await;
+    seed_workflow(db, "off", false).await;
+    seed_schedule(db, "paused", "on", false).await;
+    seed_schedule(db, "of-disabled-workflow", "off", true).await;
 
     for (schedule, why) in [
         ("paused", "schedule disabled"),
@@ -435,67 +379,61 @@ async fn trigger_workflow_starts_nothing_for_disabled_or_missing_schedules() {
         let done = host.plugins.executor.execute(&occurrence(schedule, now(), 1)).await.unwrap();
         assert_eq!(output(done), json!({ "started": false, "skipped": why }), "{schedule}");
     }
-    assert!(runs(&mut conn).await.is_empty());
-    assert!(audit_events(&mut conn).await.is_empty());
+    assert!(runs(db).await.is_empty());
+    assert!(audit_events(db).await.is_empty());
 
     let failure = host.run("trigger-workflow", json!({})).await.unwrap_err();
     assert!(failure.reason.starts_with("malformed job data: missing field `scheduleId`"), "{failure:?}");
 }
 
-#[tokio::test]
-async fn trigger_workflow_added_by_hand_starts_a_run_at_its_enqueue_time() {
-    let host = host_for("trigger-workflow").await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn, "review", true).await;
-    seed_schedule(&mut conn, "s1", "review", true).await;
+async fn trigger_workflow_added_by_hand_starts_a_run_at_its_enqueue_time(backend: Backend) {
+    let host = host_for(backend, "trigger-workflow").await;
+    let db = &host.db;
+    seed_workflow(db, "review", true).await;
+    seed_schedule(db, "s1", "review", true).await;
     let output = host.output("trigger-workflow", json!({ "scheduleId": "s1" })).await;
     assert_eq!(output["started"], true);
-    assert_eq!(runs(&mut conn).await[0].2, Some(now()));
+    assert_eq!(runs(db).await[0].2, Some(now()));
 }
 
-async fn seed_run(conn: &mut PgConnection, id: &str, status: &str, finished: Option<DateTime<Utc>>) {
-    sqlx::query(
+async fn seed_run(db: &Database, id: &str, status: &str, finished: Option<DateTime<Utc>>) {
+    db.exec(
         "INSERT INTO workflow_runs (id, workflow_id, status, finished_at, created_at, updated_at)
          VALUES ($1, 'review', $2, $3, $4, $4)",
+        params![id, status, finished, hours(-24 * 100)],
     )
-    .bind(id)
-    .bind(status)
-    .bind(finished)
-    .bind(hours(-24 * 100))
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
-async fn seed_artifact(conn: &mut PgConnection, id: &str, run: &str, file: Option<&str>, size: i64) {
-    sqlx::query(
+async fn seed_artifact(db: &Database, id: &str, run: &str, file: Option<&str>, size: i64) {
+    db.exec(
         "INSERT INTO run_artifacts (id, run_id, name, size_bytes, storage, path, content, created_at)
          VALUES ($1, $2, $1, $3, $4, $5, $6, $7)",
+        params![
+            id,
+            run,
+            size,
+            if file.is_some() { "file" } else { "inline" },
+            file,
+            file.is_none().then(|| vec![0u8; size as usize]),
+            hours(-24 * 100)
+        ],
     )
-    .bind(id)
-    .bind(run)
-    .bind(size)
-    .bind(if file.is_some() { "file" } else { "inline" })
-    .bind(file)
-    .bind(file.is_none().then(|| vec![0u8; size as usize]))
-    .bind(hours(-24 * 100))
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
-async fn artifact_ids(conn: &mut PgConnection) -> Vec<String> {
-    sqlx::query_scalar("SELECT id FROM run_artifacts ORDER BY id").fetch_all(conn).await.unwrap()
+async fn artifact_ids(db: &Database) -> Vec<String> {
+    db.column("SELECT id FROM run_artifacts ORDER BY id", vec![]).await
 }
 
 /// Runs of every kind, each with an inline artifact; the orphans and the old runs' go.
-async fn seed_artifacts(conn: &mut PgConnection) {
-    seed_workflow(conn, "review", true).await;
-    seed_run(conn, "old-completed", "completed", Some(hours(-24 * 31))).await;
-    seed_run(conn, "old-failed", "failed", Some(hours(-24 * 40))).await;
-    seed_run(conn, "old-cancelled", "cancelled", Some(hours(-24 * 31))).await;
-    seed_run(conn, "recent", "completed", Some(hours(-24 * 29))).await;
-    seed_run(conn, "running", "running", None).await;
+async fn seed_artifacts(db: &Database) {
+    seed_workflow(db, "review", true).await;
+    seed_run(db, "old-completed", "completed", Some(hours(-24 * 31))).await;
+    seed_run(db, "old-failed", "failed", Some(hours(-24 * 40))).await;
+    seed_run(db, "old-cancelled", "cancelled", Some(hours(-24 * 31))).await;
+    seed_run(db, "recent", "completed", Some(hours(-24 * 29))).await;
+    seed_run(db, "running", "running", None).await;
     for (id, run) in [
         ("i-orphan", "gone"),
         ("i-old-completed", "old-completed"),
@@ -504,14 +442,13 @@ async fn seed_artifacts(conn: &mut PgConnection) {
         ("i-recent", "recent"),
         ("i-running", "running"),
     ] {
-        seed_artifact(conn, id, run, None, 100).await;
+        seed_artifact(db, id, run, None, 100).await;
     }
 }
 
 const KEPT_INLINE: [&str; 2] = ["i-recent", "i-running"];
 
-#[tokio::test]
-async fn run_orphan_cleanup_deletes_artifacts_of_gone_and_long_finished_runs() {
+async fn run_orphan_cleanup_deletes_artifacts_of_gone_and_long_finished_runs(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     std::fs::create_dir(folder.path().join("runs")).unwrap();
@@ -523,26 +460,26 @@ async fn run_orphan_cleanup_deletes_artifacts_of_gone_and_long_finished_runs() {
         "[plugins.run-orphan-cleanup.directories]\n\"/artifacts\" = {:?}\n",
         folder.path().display().to_string()
     );
-    let host = host_with("run-orphan-cleanup", &grant, &[]).await;
-    let mut conn = host.db.connect().await;
-    seed_artifacts(&mut conn).await;
-    seed_artifact(&mut conn, "f-orphan", "gone", Some("runs/orphan.csv"), 1000).await;
-    seed_artifact(&mut conn, "f-already-gone", "gone", Some("runs/vanished.csv"), 10).await;
-    seed_artifact(&mut conn, "f-recent", "recent", Some("runs/recent.csv"), 1000).await;
+    let host = host_with(backend, "run-orphan-cleanup", &grant, &[]).await;
+    let db = &host.db;
+    seed_artifacts(db).await;
+    seed_artifact(db, "f-orphan", "gone", Some("runs/orphan.csv"), 1000).await;
+    seed_artifact(db, "f-already-gone", "gone", Some("runs/vanished.csv"), 10).await;
+    seed_artifact(db, "f-recent", "recent", Some("runs/recent.csv"), 1000).await;
     let escape = format!("../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap());
-    seed_artifact(&mut conn, "f-escape", "gone", Some(&escape), 5).await;
+    seed_artifact(db, "f-escape", "gone", Some(&escape), 5).await;
 
     let output = host.output("run-orphan-cleanup", json!({})).await;
     assert_eq!(
         output,
         json!({ "rows": 6, "files": 2, "bytes": 4 * 100 + 1000 + 10, "filesSkipped": 1, "retentionDays": 30 })
     );
-    assert_eq!(artifact_ids(&mut conn).await, ["f-escape", "f-recent", "i-recent", "i-running"]);
+    assert_eq!(artifact_ids(db).await, ["f-escape", "f-recent", "i-recent", "i-running"]);
     assert!(!folder.path().join("runs/orphan.csv").exists());
     assert!(folder.path().join("runs/recent.csv").exists());
     assert!(outside.path().join("secret.txt").exists(), "the plugin cannot reach outside its folder");
 
-    let events = audit_events(&mut conn).await;
+    let events = audit_events(db).await;
     assert_eq!(events.len(), 6);
     assert!(events.contains(&(
         "system:run-orphan-cleanup".to_owned(),
@@ -563,12 +500,11 @@ async fn run_orphan_cleanup_deletes_artifacts_of_gone_and_long_finished_runs() {
     );
 }
 
-#[tokio::test]
-async fn run_orphan_cleanup_without_the_folder_keeps_file_artifacts() {
-    let host = host_with("run-orphan-cleanup", "", &[("RUN_ARTIFACT_RETENTION_DAYS", "35")]).await;
-    let mut conn = host.db.connect().await;
-    seed_artifacts(&mut conn).await;
-    seed_artifact(&mut conn, "f-orphan", "gone", Some("runs/orphan.csv"), 1000).await;
+async fn run_orphan_cleanup_without_the_folder_keeps_file_artifacts(backend: Backend) {
+    let host = host_with(backend, "run-orphan-cleanup", "", &[("RUN_ARTIFACT_RETENTION_DAYS", "35")]).await;
+    let db = &host.db;
+    seed_artifacts(db).await;
+    seed_artifact(db, "f-orphan", "gone", Some("runs/orphan.csv"), 1000).await;
 
     let output = host.output("run-orphan-cleanup", json!({})).await;
     assert_eq!(
@@ -578,11 +514,10 @@ async fn run_orphan_cleanup_without_the_folder_keeps_file_artifacts() {
     let mut kept = vec!["f-orphan", "i-old-cancelled", "i-old-completed"];
     kept.extend(KEPT_INLINE);
     kept.sort();
-    assert_eq!(artifact_ids(&mut conn).await, kept);
+    assert_eq!(artifact_ids(db).await, kept);
 }
 
-#[tokio::test]
-async fn the_demo_data_shows_every_job_at_work() {
+async fn the_demo_data_shows_every_job_at_work(backend: Backend) {
     let clock = Arc::new(ManualClock::new(now()));
     let files: Vec<(String, String)> = [
         "role-expiry-check",
@@ -596,11 +531,10 @@ async fn the_demo_data_shows_every_job_at_work() {
     .map(|job| (job.to_string(), format!("{job}.wasm")))
     .collect();
     let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let host = Host::start_with(&files, &example_toml(), &[], clock).await;
-    let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
-    floh::seed::demo(&pool, now()).await.unwrap();
+    let host = Host::start_with(backend, &files, &example_toml(), &[], clock).await;
+    floh::seed::demo(&host.db.pool, now()).await.unwrap();
     // Seeding again starts over instead of failing on the rows already there.
-    let seeded = floh::seed::demo(&pool, now()).await.unwrap();
+    let seeded = floh::seed::demo(&host.db.pool, now()).await.unwrap();
     assert!(seeded.contains(&("role_assignments", 9)), "{seeded:?}");
 
     assert_eq!(host.output("role-expiry-check", json!({})).await["revoked"], 2);
@@ -613,14 +547,13 @@ async fn the_demo_data_shows_every_job_at_work() {
     let paused = host.output("trigger-workflow", json!({ "scheduleId": "demo-sched-paused" })).await;
     assert_eq!(paused["skipped"], "schedule disabled");
 
-    let mut conn = host.db.connect().await;
-    let revoked: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM role_assignments WHERE status = 'revoked' AND revoked_at = $1 ORDER BY id",
-    )
-    .bind(now())
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let db = &host.db;
+    let revoked: Vec<String> = db
+        .column(
+            "SELECT id FROM role_assignments WHERE status = 'revoked' AND revoked_at = $1 ORDER BY id",
+            params![now()],
+        )
+        .await;
     assert_eq!(
         revoked,
         ["demo-ra-alice-finance", "demo-ra-bob-finance", "demo-ra-bob-payroll", "demo-ra-erin-contractor"]

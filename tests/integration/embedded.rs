@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::database::{Database, params};
 use crate::fixtures;
-use crate::helpers::{AdminApi, FlohProcess, TestDb, run_floh, test_env, with};
+use crate::helpers::{AdminApi, FlohProcess, TestDb, free_port, run_floh, run_floh_in, test_env, with};
 use crate::queue::{Host, TestQueue};
 
 /// The variables that put a host's queue into `dir`.
@@ -213,4 +214,64 @@ async fn the_failed_jobs_kept_are_the_newest_5000() {
     let newest = admin.job(&format!("doomed-{}", total - 1)).await;
     assert_eq!(newest["failedReason"], "no plugin for job type no-such-job");
     host.stop().await;
+}
+
+/// No environment at all: the database and the queue are SQLite files under ./data, and the
+/// host serves, schedules and runs the bundled jobs. floh.toml holds only the example grants and
+/// where to listen (a free port, as tests run side by side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_without_any_environment_runs_on_files_under_data() {
+    let cwd = tempfile::tempdir().unwrap();
+    let plugins = cwd.path().join("plugins-dist");
+    std::fs::create_dir(&plugins).unwrap();
+    for plugin in fixtures::bundled() {
+        fixtures::install(&plugins, &format!("{plugin}.wasm"), &fixtures::bytes(plugin));
+    }
+    let port = free_port();
+    let listen = format!(
+        "bind_address = \"127.0.0.1\"\nport = {port}\nplugin_cache_dir = {:?}\n",
+        fixtures::cache_dir().display().to_string()
+    );
+    std::fs::write(cwd.path().join("floh.toml"), listen + &fixtures::example_toml()).unwrap();
+
+    let (code, stdout, stderr) = run_floh_in(&[], &["seed", "--demo"], cwd.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("workflow_schedules: 2 demo rows"), "{stdout}");
+    let file = cwd.path().join("data").join("floh.db");
+    assert!(file.exists(), "the database is ./data/floh.db");
+    // The demo's review schedule, due every 2 seconds instead of every 5 minutes.
+    let db = Database::at(&format!("sqlite://{}", file.display())).await;
+    db.exec(
+        "UPDATE workflow_schedules SET cron = '*/2 * * * * *' WHERE id = $1",
+        params!["demo-sched-review"],
+    )
+    .await;
+
+    let data = cwd.path().join("data");
+    let mut host = FlohProcess::spawn_in(cwd, port, &[], &[]);
+    host.wait_listening();
+    let admin = AdminApi::new(&host.url(""));
+    let (status, health) = admin.get("/api/health").await;
+    assert_eq!((status, &health["status"]), (200, &json!("ok")), "{health}");
+    assert_eq!(health["checks"]["database"]["mode"], "sqlite", "{health}");
+    assert_eq!(health["checks"]["redis"]["mode"], "embedded", "{health}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        let runs: Vec<(String, String)> = db
+            .rows(
+                "SELECT status, triggered_by FROM workflow_runs WHERE schedule_id = $1",
+                params!["demo-sched-review"],
+            )
+            .await;
+        if !runs.is_empty() {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(started[0], ("pending".to_owned(), "schedule".to_owned()));
+    assert!(data.join("queue.db").exists(), "the queue is ./data/queue.db");
+    host.signal("TERM");
+    assert!(host.wait_exit(Duration::from_secs(20)).success());
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use floh::clock::ManualClock;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 use crate::queue::{TestQueue, inspect};
@@ -15,17 +15,17 @@ use crate::smtp::SmtpSink;
 
 struct Approvals {
     host: Host,
-    pool: PgPool,
     clock: Arc<ManualClock>,
     sink: SmtpSink,
     queue: TestQueue,
 }
 
 impl Approvals {
-    async fn start() -> Self {
+    async fn start(backend: Backend) -> Self {
         let (sink, queue) = (SmtpSink::start(), TestQueue::new());
         let clock = Arc::new(ManualClock::new(now()));
         let host = Host::start_with(
+            backend,
             &[
                 ("escalation-reminder", "escalation-reminder.wasm"),
                 ("escalation-reassignment", "escalation-reassignment.wasm"),
@@ -35,37 +35,23 @@ impl Approvals {
             clock.clone(),
         )
         .await;
-        let pool = PgPool::connect(&host.db.url()).await.unwrap();
         for (id, manager) in [("boss", None), ("approver", Some("boss")), ("loner", None), ("fallback", None)]
         {
-            sqlx::query(
-                "INSERT INTO users (id, email, display_name, manager_id, created_at, updated_at)
-                 VALUES ($1, $1 || '@example.com', initcap($1), $2, $3, $3)",
-            )
-            .bind(id)
-            .bind(manager)
-            .bind(now())
-            .execute(&pool)
-            .await
-            .unwrap();
+            host.db
+                .exec(
+                    "INSERT INTO users (id, email, display_name, manager_id, created_at, updated_at)
+                     VALUES ($1, $1 || '@example.com', $1, $2, $3, $3)",
+                    params![id, manager, now()],
+                )
+                .await;
         }
-        Self { host, pool, clock, sink, queue }
+        Self { host, clock, sink, queue }
     }
 
     async fn approval(&self, id: &str, approver: &str, status: &str, due_in_hours: i64) {
-        sqlx::query(
-            "INSERT INTO approvals (id, subject, approver_id, status, due_at, reminder_interval_hours, max_reminders,
+        self.host.db.exec("INSERT INTO approvals (id, subject, approver_id, status, due_at, reminder_interval_hours, max_reminders,
                                     created_at, updated_at)
-             VALUES ($1, 'Access to payroll for Dana', $2, $3, $4, 24, 3, $5, $5)",
-        )
-        .bind(id)
-        .bind(approver)
-        .bind(status)
-        .bind(now() + Duration::hours(due_in_hours))
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .unwrap();
+             VALUES ($1, 'Access to payroll for Dana', $2, $3, $4, 24, 3, $5, $5)", params![id, approver, status, now() + Duration::hours(due_in_hours), now()]).await;
     }
 
     fn at_hour(&self, hours: i64) {
@@ -81,12 +67,8 @@ impl Approvals {
     }
 
     /// (approver, previous approver, reminders sent, escalated at).
-    async fn state(&self, id: &str) -> (String, Option<String>, i32, Option<DateTime<Utc>>) {
-        sqlx::query_as("SELECT approver_id, previous_approver_id, reminder_count, escalated_at FROM approvals WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+    async fn state(&self, id: &str) -> (String, Option<String>, i64, Option<DateTime<Utc>>) {
+        self.host.db.one("SELECT approver_id, previous_approver_id, reminder_count, escalated_at FROM approvals WHERE id = $1", params![id]).await
     }
 
     fn queued(&self, id: &str) -> Value {
@@ -98,9 +80,14 @@ impl Approvals {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated() {
-    let approvals = Approvals::start().await;
+on_both_databases!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated,
+    decided_approvals_are_left_alone_and_a_missing_target_is_named,
+);
+
+async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated(backend: Backend) {
+    let approvals = Approvals::start(backend).await;
     approvals.approval("a1", "approver", "pending", 50).await;
 
     let first = approvals.remind("a1", 1).await;
@@ -154,10 +141,8 @@ async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated() {
         approvals.state("a1").await,
         ("boss".to_owned(), Some("approver".to_owned()), 3, Some(now() + Duration::hours(50)))
     );
-    let audit: (String, String, String) = sqlx::query_as("SELECT action, target, reason FROM audit_log")
-        .fetch_one(&approvals.pool)
-        .await
-        .unwrap();
+    let audit: (String, String, String) =
+        approvals.host.db.one("SELECT action, target, reason FROM audit_log", vec![]).await;
     assert_eq!(
         audit,
         (
@@ -170,9 +155,8 @@ async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated() {
     assert_eq!(approvals.remind("a1", 4).await["skipped"], "overdue: escalation takes over");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decided_approvals_are_left_alone_and_a_missing_target_is_named() {
-    let approvals = Approvals::start().await;
+async fn decided_approvals_are_left_alone_and_a_missing_target_is_named(backend: Backend) {
+    let approvals = Approvals::start(backend).await;
     approvals.approval("decided", "approver", "approved", -1).await;
     assert_eq!(approvals.remind("decided", 1).await["skipped"], "approval approved");
     assert_eq!(approvals.reassign("decided").await["skipped"], "approval approved");
@@ -182,10 +166,6 @@ async fn decided_approvals_are_left_alone_and_a_missing_target_is_named() {
     let failure =
         approvals.host.run("escalation-reassignment", json!({ "approvalId": "lonely" })).await.unwrap_err();
     assert!(failure.reason.starts_with("approval lonely has no escalation target"), "{}", failure.reason);
-    sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('escalation_fallback_approver', '\"fallback\"', $1, 'test')")
-        .bind(now())
-        .execute(&approvals.pool)
-        .await
-        .unwrap();
+    approvals.host.db.exec("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('escalation_fallback_approver', '\"fallback\"', $1, 'test')", params![now()]).await;
     assert_eq!(approvals.reassign("lonely").await["to"], "fallback");
 }

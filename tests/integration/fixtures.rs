@@ -36,6 +36,11 @@ pub const PACKAGES: [&str; 18] = [
     "floh-fixture-previous-wit",
 ];
 
+/// The bundled plugins among [`PACKAGES`] (the rest are test fixtures).
+pub fn bundled() -> impl Iterator<Item = &'static str> {
+    PACKAGES.into_iter().filter(|package| !package.starts_with("floh-fixture-"))
+}
+
 /// Variants built with a feature: (package, feature, fixture name).
 const VARIANTS: [(&str, &str, &str); 2] =
     [("hello", "v2", "hello-v2"), ("floh-fixture-hostile", "describe-panics", "describe-panics")];
@@ -73,7 +78,10 @@ fn build<'a>(args: impl IntoIterator<Item = &'a str>) {
         .args(&args)
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "building {args:?} failed");
+    assert!(
+        status.success(),
+        "building {args:?} failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
+    );
 }
 
 pub fn path(name: &str) -> PathBuf {

@@ -228,9 +228,13 @@ pub fn floh_command(env: &[(String, String)], cwd: &Path) -> Command {
 
 impl FlohProcess {
     pub fn spawn(env: &[(String, String)], args: &[&str]) -> Self {
-        let cwd = tempfile::tempdir().unwrap();
         let port =
             env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.parse().unwrap()).expect("PORT in env");
+        Self::spawn_in(tempfile::tempdir().unwrap(), port, env, args)
+    }
+
+    /// Starts the binary in the working folder `cwd`, listening on `port` however it is set.
+    pub fn spawn_in(cwd: tempfile::TempDir, port: u16, env: &[(String, String)], args: &[&str]) -> Self {
         let child = floh_command(env, cwd.path())
             .args(args)
             .stdout(Stdio::piped())

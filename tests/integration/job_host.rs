@@ -9,8 +9,8 @@ use floh::plugins::PluginHost;
 use floh::plugins::executor::{JobFailure, JobOutput, JobRequest};
 use serde_json::Value;
 
+use crate::database::{Backend, Database};
 use crate::fixtures;
-use crate::helpers::TestDb;
 
 pub const NOW: i64 = 1_800_000_000_000;
 
@@ -20,7 +20,7 @@ pub fn now() -> DateTime<Utc> {
 
 pub struct Host {
     pub plugins: PluginHost,
-    pub db: TestDb,
+    pub db: Database,
     pub dir: tempfile::TempDir,
     _config: tempfile::TempDir,
 }
@@ -29,18 +29,27 @@ impl Host {
     /// A plugin host over a fresh database and a PLUGINS_DIR holding `files` (fixture name,
     /// file name), with `toml` as floh.toml.
     pub async fn start(files: &[(&str, &str)], toml: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_with(files, toml, env, Arc::new(ManualClock::new(now()))).await
+        Self::start_on(Backend::Postgres, files, toml, env).await
+    }
+
+    /// Like [`Host::start`] on the database `backend`.
+    pub async fn start_on(
+        backend: Backend,
+        files: &[(&str, &str)],
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(backend, files, toml, env, Arc::new(ManualClock::new(now()))).await
     }
 
     pub async fn start_with(
+        backend: Backend,
         files: &[(&str, &str)],
         toml: &str,
         env: &[(&str, &str)],
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let db = TestDb::create().await;
-        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
-        floh::database::MIGRATOR.run(&pool).await.unwrap();
+        let db = Database::migrated(backend).await;
         let dir = tempfile::tempdir().unwrap();
         for (fixture, file) in files {
             fixtures::install(dir.path(), file, &fixtures::bytes(fixture));
@@ -56,9 +65,10 @@ impl Host {
         ];
         pairs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let settings = Settings::load_from(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let plugins = PluginHost::start(&settings, pool, clock, floh::queue::open(&settings).await.unwrap())
-            .await
-            .unwrap();
+        let plugins =
+            PluginHost::start(&settings, db.pool.clone(), clock, floh::queue::open(&settings).await.unwrap())
+                .await
+                .unwrap();
         Self { plugins, db, dir, _config: config }
     }
 

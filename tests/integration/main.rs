@@ -5,6 +5,7 @@ mod audit;
 mod catalogue;
 mod cli;
 mod console;
+mod database;
 mod deploy;
 mod embedded;
 mod escalations;

@@ -113,7 +113,7 @@ type Columns = std::collections::BTreeMap<String, Vec<(String, String, bool)>>;
 
 fn type_family(declared: &str) -> String {
     match declared.to_ascii_lowercase().as_str() {
-        "timestamp with time zone" | "timestamptz" => "timestamp",
+        "timestamp with time zone" | "datetime" => "timestamp",
         "bytea" | "blob" => "bytes",
         other => return other.to_owned(),
     }
@@ -145,8 +145,7 @@ async fn the_sqlite_migrations_build_the_same_tables_and_columns() {
     );
 
     let mut sqlite: sqlx::SqliteConnection = sqlx::Connection::connect("sqlite::memory:").await.unwrap();
-    let sqlite_set = sqlx::migrate!("../migrations/sqlite");
-    sqlite_set.run(&mut sqlite).await.unwrap();
+    floh::database::SQLITE_MIGRATOR.run(&mut sqlite).await.unwrap();
     let sqlite = by_table(
         sqlx::query_as(
             "SELECT m.name, p.name, p.type, p.\"notnull\" = 0
@@ -168,7 +167,7 @@ async fn the_sqlite_migrations_build_the_same_tables_and_columns() {
         set.iter().map(|m| (m.version, m.description.to_string())).collect()
     };
     assert_eq!(
-        versions(&sqlite_set),
+        versions(&floh::database::SQLITE_MIGRATOR),
         versions(&floh::database::MIGRATOR),
         "one SQLite migration per version"
     );

@@ -10,6 +10,7 @@ use floh::plugins::executor::{FailureKind, JobRequest};
 use floh::shutdown::Lifecycle;
 use serde_json::Value;
 
+use crate::database::Backend;
 use crate::fixtures;
 use crate::helpers::TestDb;
 use crate::job_host::{Host, now};
@@ -171,6 +172,7 @@ const STUCK_RUN_GRANTS: &str = "[plugins.stuck-run-recovery]\ngrants = [\"db\", 
 async fn stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent() {
     let clock = Arc::new(ManualClock::new(now()));
     let host = Host::start_with(
+        Backend::Postgres,
         &[("stuck-run-recovery", "stuck-run-recovery.wasm")],
         STUCK_RUN_GRANTS,
         &[],
@@ -304,7 +306,9 @@ async fn hot_swap_lets_running_jobs_finish_on_their_version() {
     // Compile v2 into the shared cache first, so the swap itself takes milliseconds.
     drop(Host::start(&[("hello-v2", "hello.wasm")], "", &[]).await);
     // Real time: the in-flight job keeps busy for 3 s of it.
-    let host = Arc::new(Host::start_with(&[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await);
+    let host = Arc::new(
+        Host::start_with(Backend::Postgres, &[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await,
+    );
     let lifecycle = Lifecycle::new();
     host.plugins.watch(&lifecycle);
 

@@ -16,7 +16,10 @@ async fn pool_max_caps_connections_and_the_next_acquire_times_out() {
         ("DB_POOL_CONNECTION_TIMEOUT_MS", "700"),
     ]))
     .unwrap();
-    let pool = floh::database::connect_lazy(&settings.database).unwrap();
+    let floh::database::Either::Postgres(pool) = floh::database::connect_lazy(&settings.database).unwrap()
+    else {
+        unreachable!("DATABASE_URL names PostgreSQL")
+    };
 
     let mut held = Vec::new();
     for _ in 0..3 {

@@ -751,7 +751,7 @@ async fn jobs_added_from_the_command_line_act_on_the_demo_data() {
     let jobs = ["role-expiry-check", "document-expiry-check", "stuck-run-recovery"];
     let host = Host::start(&queue, &jobs, &fixtures::example_toml(), &[]).await;
     let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
-    floh::seed::demo(&pool, chrono::Utc::now()).await.unwrap();
+    floh::seed::demo(&floh::database::Either::Postgres(pool.clone()), chrono::Utc::now()).await.unwrap();
     let env = queue.env(&[]);
     for (job, key, changed) in [
         ("role-expiry-check", "revoked", 2),
@@ -906,7 +906,7 @@ async fn the_scheduler_runs_checkpoints_and_report_deliveries_on_their_own() {
     .await;
     let pool = sqlx::PgPool::connect(&host.db.url()).await.unwrap();
     let now = chrono::Utc::now();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = floh::database::Either::Postgres(pool.begin().await.unwrap());
     let event = floh::audit::AuditEvent {
         actor: "system:test".into(),
         action: "thing.changed".into(),

@@ -2,8 +2,8 @@
 //! connector beside it.
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 use crate::python::{ScimServer, TOKEN};
@@ -13,7 +13,6 @@ use crate::python::{ScimServer, TOKEN};
 /// wants alice, bob and carol in finance, and nobody in admins.
 struct Reconciling {
     host: Host,
-    pool: PgPool,
     scim: ScimServer,
     finance: String,
     admins: String,
@@ -21,50 +20,57 @@ struct Reconciling {
 }
 
 impl Reconciling {
-    async fn start(policy: &str) -> Self {
+    async fn start(backend: Backend, policy: &str) -> Self {
         let scim = ScimServer::start().await;
         let toml = format!("{}\n", example_toml())
             .replace("# http_allow = [\"scim.example.com\"]", "http_allow = [\"127.0.0.1\"]");
-        let host =
-            Host::start(&[("entitlement-reconciliation", "entitlement-reconciliation.wasm")], &toml, &[])
-                .await;
-        let pool = PgPool::connect(&host.db.url()).await.unwrap();
+        let files = [("entitlement-reconciliation", "entitlement-reconciliation.wasm")];
+        let host = Host::start_on(backend, &files, &toml, &[]).await;
         let alice = scim.user("alice@example.com").await;
         let bob = scim.user("Bob@Example.com").await;
         let stranger = scim.user("stranger@example.com").await;
         let finance = scim.group("finance", &[&alice, &stranger]).await;
         let admins = scim.group("admins", &[&bob]).await;
 
-        let exec = |sql: String| {
-            let pool = pool.clone();
-            async move { sqlx::raw_sql(&sql).execute(&pool).await.unwrap() }
-        };
-        let at = now().to_rfc3339();
+        let (db, at) = (&host.db, now());
         for user in ["alice", "bob", "carol"] {
-            exec(format!(
+            db.exec(
                 "INSERT INTO users (id, email, display_name, created_at, updated_at)
-                 VALUES ('{user}', '{user}@example.com', '{user}', '{at}', '{at}')"
-            ))
+                 VALUES ($1, $1 || '@example.com', $1, $2, $2)",
+                params![user, at],
+            )
             .await;
         }
         let config = json!({ "bearerToken": TOKEN, "pageSize": 2 }).to_string();
-        exec(format!(
-            "INSERT INTO connectors (id, name, kind, base_url, policy, config, enabled, created_at, updated_at) VALUES
-               ('hr', 'hr-scim', 'scim', '{}', '{policy}', '{config}', TRUE, '{at}', '{at}'),
-               ('down', 'broken', 'scim', 'http://127.0.0.1:{}/v2', 'report', '{{}}', TRUE, '{at}', '{at}'),
-               ('off', 'switched-off', 'scim', 'http://127.0.0.1:1/v2', 'report', '{{}}', FALSE, '{at}', '{at}')",
-            scim.base(),
-            crate::helpers::free_port()
-        ))
-        .await;
-        exec(format!(
-            "INSERT INTO entitlements (id, connector_id, external_id, name, created_at) VALUES
-               ('ent-finance', 'hr', '{finance}', 'finance', '{at}'), ('ent-admins', 'hr', '{admins}', 'admins', '{at}');
-             INSERT INTO desired_entitlements (user_id, entitlement_id, created_at) VALUES
-               ('alice', 'ent-finance', '{at}'), ('bob', 'ent-finance', '{at}'), ('carol', 'ent-finance', '{at}')"
-        ))
-        .await;
-        Self { host, pool, scim, finance, admins, bob }
+        let down = format!("http://127.0.0.1:{}/v2", crate::helpers::free_port());
+        for (id, name, url, policy, config, enabled) in [
+            ("hr", "hr-scim", scim.base(), policy, config.as_str(), true),
+            ("down", "broken", down, "report", "{}", true),
+            ("off", "switched-off", "http://127.0.0.1:1/v2".to_owned(), "report", "{}", false),
+        ] {
+            db.exec(
+                "INSERT INTO connectors (id, name, kind, base_url, policy, config, enabled, created_at, updated_at)
+                 VALUES ($1, $2, 'scim', $3, $4, $5, $6, $7, $7)",
+                params![id, name, url, policy, config, enabled, at],
+            )
+            .await;
+        }
+        for (id, group, name) in [("ent-finance", &finance, "finance"), ("ent-admins", &admins, "admins")] {
+            db.exec(
+                "INSERT INTO entitlements (id, connector_id, external_id, name, created_at)
+                 VALUES ($1, 'hr', $2, $3, $4)",
+                params![id, group.as_str(), name, at],
+            )
+            .await;
+        }
+        for user in ["alice", "bob", "carol"] {
+            db.exec(
+                "INSERT INTO desired_entitlements (user_id, entitlement_id, created_at) VALUES ($1, 'ent-finance', $2)",
+                params![user, at],
+            )
+            .await;
+        }
+        Self { host, scim, finance, admins, bob }
     }
 
     async fn run(&self) -> Vec<Value> {
@@ -74,12 +80,7 @@ impl Reconciling {
 
     /// (kind, user, entitlement, status) of every finding.
     async fn findings(&self) -> Vec<(String, Option<String>, Option<String>, String)> {
-        sqlx::query_as(
-            "SELECT kind, user_id, entitlement_id, status FROM drift_findings ORDER BY kind, user_id, status",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .unwrap()
+        self.host.db.rows("SELECT kind, user_id, entitlement_id, status FROM drift_findings ORDER BY kind, user_id, status", vec![]).await
     }
 }
 
@@ -92,9 +93,13 @@ fn finding(
     (kind.to_owned(), user.map(str::to_owned), entitlement.map(str::to_owned), status.to_owned())
 }
 
-#[tokio::test]
-async fn report_mode_records_drift_and_a_failing_connector_stops_nothing() {
-    let reconciling = Reconciling::start("report").await;
+on_both_databases!(
+    report_mode_records_drift_and_a_failing_connector_stops_nothing,
+    remediate_mode_fixes_memberships_and_audits_each_change,
+);
+
+async fn report_mode_records_drift_and_a_failing_connector_stops_nothing(backend: Backend) {
+    let reconciling = Reconciling::start(backend, "report").await;
     let results = reconciling.run().await;
     assert_eq!(results.len(), 2, "the disabled connector is skipped: {results:?}");
     let (broken, hr) = (&results[0], &results[1]);
@@ -118,18 +123,12 @@ async fn report_mode_records_drift_and_a_failing_connector_stops_nothing() {
     ];
     assert_eq!(reconciling.findings().await, open);
     let status: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, last_status FROM connectors ORDER BY id")
-            .fetch_all(&reconciling.pool)
-            .await
-            .unwrap();
+        reconciling.host.db.rows("SELECT id, last_status FROM connectors ORDER BY id", vec![]).await;
     assert_eq!(
         status,
         [("down".into(), Some("failed".into())), ("hr".into(), Some("ok".into())), ("off".into(), None)]
     );
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM observed_entitlements")
-        .fetch_one(&reconciling.pool)
-        .await
-        .unwrap();
+    let held: i64 = reconciling.host.db.scalar("SELECT count(*) FROM observed_entitlements", vec![]).await;
     assert_eq!(held, 3);
     assert_eq!(
         reconciling.scim.members(&reconciling.admins).await,
@@ -142,9 +141,8 @@ async fn report_mode_records_drift_and_a_failing_connector_stops_nothing() {
     assert_eq!(reconciling.findings().await, open);
 }
 
-#[tokio::test]
-async fn remediate_mode_fixes_memberships_and_audits_each_change() {
-    let reconciling = Reconciling::start("remediate").await;
+async fn remediate_mode_fixes_memberships_and_audits_each_change(backend: Backend) {
+    let reconciling = Reconciling::start(backend, "remediate").await;
     let hr = reconciling.run().await[1].clone();
     assert_eq!((&hr["status"], &hr["fixed"], &hr["missing"]), (&json!("ok"), &json!(2), &json!(2)), "{hr}");
     assert!(reconciling.scim.members(&reconciling.finance).await.contains(&reconciling.bob));
@@ -159,10 +157,8 @@ async fn remediate_mode_fixes_memberships_and_audits_each_change() {
         ],
         "carol has no account to add, and orphans are for people to decide"
     );
-    let audited: Vec<(String, String)> = sqlx::query_as("SELECT action, target FROM audit_log ORDER BY seq")
-        .fetch_all(&reconciling.pool)
-        .await
-        .unwrap();
+    let audited: Vec<(String, String)> =
+        reconciling.host.db.rows("SELECT action, target FROM audit_log ORDER BY seq", vec![]).await;
     let account = format!("connector_account:hr/{}", reconciling.bob);
     assert_eq!(
         audited,

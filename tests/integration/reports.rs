@@ -3,47 +3,35 @@
 use chrono::{DateTime, Duration, Utc};
 use floh::plugins::executor::JobRequest;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 use crate::smtp::SmtpSink;
 
 struct Reporting {
     host: Host,
-    pool: PgPool,
     sink: SmtpSink,
 }
 
 impl Reporting {
-    async fn start() -> Self {
+    async fn start(backend: Backend) -> Self {
         let sink = SmtpSink::start();
-        let host = Host::start(
+        let host = Host::start_on(
+            backend,
             &[("deliver-scheduled-report", "deliver-scheduled-report.wasm")],
             &example_toml(),
             &[("SMTP_URL", &sink.url()), ("MAIL_FROM", "floh@example.com")],
         )
         .await;
-        let pool = PgPool::connect(&host.db.url()).await.unwrap();
-        floh::seed::demo(&pool, now()).await.unwrap();
-        Self { host, pool, sink }
+        floh::seed::demo(&host.db.pool, now()).await.unwrap();
+        Self { host, sink }
     }
 
     async fn report(&self, id: &str, report_type: &str, parameters: Value, skip_if_empty: bool) {
-        sqlx::query(
-            "INSERT INTO scheduled_reports (id, name, report_type, cron, recipients, parameters, skip_if_empty,
+        self.host.db.exec("INSERT INTO scheduled_reports (id, name, report_type, cron, recipients, parameters, skip_if_empty,
                                             created_at, updated_at)
-             VALUES ($1, $2, $3, '0 7 * * 1', '[\"ops@example.com\", \"audit@example.com\"]', $4, $5, $6, $6)",
-        )
-        .bind(id)
-        .bind(format!("Weekly {report_type}"))
-        .bind(report_type)
-        .bind(parameters.to_string())
-        .bind(skip_if_empty)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .unwrap();
+             VALUES ($1, $2, $3, '0 7 * * 1', '[\"ops@example.com\", \"audit@example.com\"]', $4, $5, $6, $6)", params![id, format!("Weekly {report_type}"), report_type, parameters.to_string(), skip_if_empty, now()]).await;
     }
 
     /// Delivers the occurrence of report `id` due at `due`, as the scheduler's job would.
@@ -62,10 +50,10 @@ impl Reporting {
     }
 
     async fn deliveries(&self) -> Vec<(String, String, i64)> {
-        sqlx::query_as("SELECT report_id, status, row_count FROM report_deliveries ORDER BY report_id")
-            .fetch_all(&self.pool)
+        self.host
+            .db
+            .rows("SELECT report_id, status, row_count FROM report_deliveries ORDER BY report_id", vec![])
             .await
-            .unwrap()
     }
 }
 
@@ -73,9 +61,13 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[tokio::test]
-async fn a_report_is_mailed_once_per_occurrence_with_its_csv() {
-    let reporting = Reporting::start().await;
+on_both_databases!(
+    a_report_is_mailed_once_per_occurrence_with_its_csv,
+    report_types_select_their_rows_and_empty_ones_may_be_skipped,
+);
+
+async fn a_report_is_mailed_once_per_occurrence_with_its_csv(backend: Backend) {
+    let reporting = Reporting::start(backend).await;
     reporting.report("weekly-access", "active-assignments", json!({}), false).await;
     let due = now() - Duration::hours(1);
 
@@ -117,7 +109,7 @@ async fn a_report_is_mailed_once_per_occurrence_with_its_csv() {
     assert!(reporting.sink.nothing_within(std::time::Duration::from_millis(300)));
     assert_eq!(reporting.deliveries().await, [("weekly-access".to_owned(), "sent".to_owned(), 8)]);
     let audited: (String, String) =
-        sqlx::query_as("SELECT action, target FROM audit_log").fetch_one(&reporting.pool).await.unwrap();
+        reporting.host.db.one("SELECT action, target FROM audit_log", vec![]).await;
     assert_eq!(audited, ("report.delivered".to_owned(), "scheduled_report:weekly-access".to_owned()));
 
     // The next occurrence is a delivery of its own.
@@ -125,9 +117,8 @@ async fn a_report_is_mailed_once_per_occurrence_with_its_csv() {
     assert_eq!(reporting.sink.next()["subject"], "Weekly active-assignments — 2027-01-22");
 }
 
-#[tokio::test]
-async fn report_types_select_their_rows_and_empty_ones_may_be_skipped() {
-    let reporting = Reporting::start().await;
+async fn report_types_select_their_rows_and_empty_ones_may_be_skipped(backend: Backend) {
+    let reporting = Reporting::start(backend).await;
     reporting.report("expiring", "expiring-assignments", json!({ "days": 31 }), false).await;
     reporting.report("failures", "failed-runs", json!({}), true).await;
     reporting.report("failures-anyway", "failed-runs", json!({}), false).await;

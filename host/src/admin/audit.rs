@@ -24,15 +24,16 @@ pub struct Status {
 
 /// `GET /audit[?verify=true]`.
 pub async fn status(State(state): State<AppState>, Query(query): Query<Status>) -> Response {
-    let entries: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT max(seq) FROM audit_log").fetch_one(&state.db).await;
-    let recent: Result<Vec<CheckpointRow>, _> = sqlx::query_as(
-        "SELECT first_seq, last_seq, store, location, created_at FROM audit_checkpoints
-         ORDER BY last_seq DESC LIMIT $1",
-    )
-    .bind(RECENT_CHECKPOINTS)
-    .fetch_all(&state.db)
-    .await;
+    let entries: Result<Option<i64>, _> = crate::on_db!(&state.db, pool => sqlx::query_scalar("SELECT max(seq) FROM audit_log").fetch_one(pool).await);
+    let recent: Result<Vec<CheckpointRow>, _> = crate::on_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT first_seq, last_seq, store, location, created_at FROM audit_checkpoints
+             ORDER BY last_seq DESC LIMIT $1",
+        )
+        .bind(RECENT_CHECKPOINTS)
+        .fetch_all(pool)
+        .await
+    });
     let (entries, recent) = match (entries, recent) {
         (Ok(entries), Ok(recent)) => (entries.unwrap_or(0), recent),
         (Err(e), _) | (_, Err(e)) => return unavailable(e),

@@ -191,12 +191,14 @@ async fn schedule_escalations(State(state): State<AppState>, Path(id): Path<Stri
             "an approval id for escalation must not contain `:`".into(),
         );
     }
-    let approval: Result<Option<EscalationPolicy>, _> = sqlx::query_as(
-        "SELECT status, due_at, reminder_interval_hours, max_reminders FROM approvals WHERE id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(&state.db)
-    .await;
+    let approval: Result<Option<EscalationPolicy>, _> = crate::on_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT status, due_at, reminder_interval_hours, max_reminders FROM approvals WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(pool)
+        .await
+    });
     let (status, due_at, interval_hours, max_reminders) = match approval {
         Ok(Some(approval)) => approval,
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no approval {id}")),

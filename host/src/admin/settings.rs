@@ -90,16 +90,19 @@ async fn store(state: &AppState, changes: &[(&str, i64)]) -> Result<(), audit::A
     let mut tx = state.db.begin().await?;
     for (key, value) in changes {
         let before = state.runtime_settings.get(key).await?.unwrap_or_else(|| "unset".into());
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, 'admin')
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
-                                             updated_by = excluded.updated_by",
-        )
-        .bind(key)
-        .bind(value.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        crate::on_db!(&mut tx, tx => {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, 'admin')
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+                                                 updated_by = excluded.updated_by",
+            )
+            .bind(key)
+            .bind(value.to_string())
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+        })?;
         let event = AuditEvent {
             actor: "admin".into(),
             action: "setting.changed".into(),

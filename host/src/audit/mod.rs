@@ -9,7 +9,8 @@ pub mod verify;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+
+use crate::database::{Either, Tx};
 
 /// `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -53,40 +54,40 @@ pub fn entry_hash(seq: i64, occurred_at: DateTime<Utc>, event: &AuditEvent, prev
 }
 
 /// Appends `event` at `at` inside the caller's transaction and returns its sequence number.
-/// Appends are serialised by a transaction-scoped advisory lock, so concurrent jobs extend
-/// one chain.
-pub async fn append(
-    conn: &mut PgConnection,
-    event: &AuditEvent,
-    at: DateTime<Utc>,
-) -> Result<i64, AuditError> {
+/// Appends are serialised, so concurrent jobs extend one chain: by a transaction-scoped
+/// advisory lock on PostgreSQL, by the write lock every SQLite transaction here holds.
+pub async fn append(tx: &mut Tx, event: &AuditEvent, at: DateTime<Utc>) -> Result<i64, AuditError> {
     serde_json::from_str::<serde_json::Value>(&event.details)?;
     // Millisecond precision, so the hash recomputed from the stored row matches.
     let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('floh.audit_log'))").execute(&mut *conn).await?;
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (seq, prev_hash) = last.map_or((1, GENESIS_HASH.to_owned()), |(seq, hash)| (seq + 1, hash));
-    let hash = entry_hash(seq, at, event, &prev_hash);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, id, occurred_at, actor, action, target, reason, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(at)
-    .bind(&event.actor)
-    .bind(&event.action)
-    .bind(&event.target)
-    .bind(&event.reason)
-    .bind(&event.details)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(seq)
+    if let Either::Postgres(tx) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('floh.audit_log'))").execute(&mut **tx).await?;
+    }
+    crate::on_db!(tx, tx => {
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        let (seq, prev_hash) = last.map_or((1, GENESIS_HASH.to_owned()), |(seq, hash)| (seq + 1, hash));
+        let hash = entry_hash(seq, at, event, &prev_hash);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, id, occurred_at, actor, action, target, reason, details, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(seq)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.target)
+        .bind(&event.reason)
+        .bind(&event.details)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        Ok(seq)
+    })
 }
 
 /// The host's audit signing key. Plugins ask it to sign; the key never leaves the host.

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 use super::checkpoint::{Document, Record, StoreError};
 use super::store::Store;
 use super::{AuditEvent, GENESIS_HASH, Signer, entry_hash};
+use crate::database::Db;
+use crate::on_db;
 
 /// Rows read per query while walking the chain.
 const PAGE: i64 = 5000;
@@ -58,10 +59,10 @@ fn tampered(message: String) -> VerifyError {
 
 type Row = (i64, DateTime<Utc>, String, String, String, String, String, String, String);
 
-pub async fn verify(pool: &PgPool, store: &Store, signer: &Signer) -> Result<Summary, VerifyError> {
-    let records = published_records(pool, store, signer).await?;
+pub async fn verify(db: &Db, store: &Store, signer: &Signer) -> Result<Summary, VerifyError> {
+    let records = published_records(db, store, signer).await?;
     let wanted: BTreeMap<i64, &Record> = records.iter().map(|r| (r.last_seq, r)).collect();
-    let (entries, hashes) = walk_chain(pool, &wanted).await?;
+    let (entries, hashes) = walk_chain(db, &wanted).await?;
     for record in &records {
         match hashes.get(&record.last_seq) {
             Some(hash) if *hash == record.last_hash => {}
@@ -87,15 +88,9 @@ pub async fn verify(pool: &PgPool, store: &Store, signer: &Signer) -> Result<Sum
 
 /// The checkpoints in the store, each verified and linked to the one before, and matching
 /// the `audit_checkpoints` table one for one.
-async fn published_records(
-    pool: &PgPool,
-    store: &Store,
-    signer: &Signer,
-) -> Result<Vec<Record>, VerifyError> {
+async fn published_records(db: &Db, store: &Store, signer: &Signer) -> Result<Vec<Record>, VerifyError> {
     let mut recorded: BTreeMap<i64, String> =
-        sqlx::query_as("SELECT last_seq, record_hash FROM audit_checkpoints")
-            .fetch_all(pool)
-            .await?
+        on_db!(db, pool => sqlx::query_as("SELECT last_seq, record_hash FROM audit_checkpoints").fetch_all(pool).await)?
             .into_iter()
             .collect();
     let mut records: Vec<Record> = Vec::new();
@@ -103,7 +98,7 @@ async fn published_records(
     // A store that cannot be read back (a SIEM) is checked through the table's copies.
     let documents = match store.documents().await? {
         Some(documents) => documents,
-        None => table_documents(pool).await?,
+        None => table_documents(db).await?,
     };
     for (name, text) in documents {
         let bad = |why: String| tampered(format!("checkpoint {name}: {why}"));
@@ -140,20 +135,22 @@ async fn published_records(
 /// Walks audit_log in sequence, checking each row's hash and link; returns the number of
 /// rows and the hashes at the sequence numbers in `wanted`.
 async fn walk_chain(
-    pool: &PgPool,
+    db: &Db,
     wanted: &BTreeMap<i64, &Record>,
 ) -> Result<(i64, BTreeMap<i64, String>), VerifyError> {
     let mut hashes = BTreeMap::new();
     let (mut seq, mut hash) = (0i64, GENESIS_HASH.to_owned());
     loop {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, occurred_at, actor, action, target, reason, details, prev_hash, hash
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(seq)
-        .bind(PAGE)
-        .fetch_all(pool)
-        .await?;
+        let rows: Vec<Row> = on_db!(db, pool => {
+            sqlx::query_as(
+                "SELECT seq, occurred_at, actor, action, target, reason, details, prev_hash, hash
+                 FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(seq)
+            .bind(PAGE)
+            .fetch_all(pool)
+            .await
+        })?;
         let page = rows.len();
         for (row_seq, occurred_at, actor, action, target, reason, details, prev_hash, row_hash) in rows {
             if row_seq != seq + 1 {
@@ -186,12 +183,14 @@ async fn walk_chain(
 }
 
 /// The documents as `audit_checkpoints` keeps them.
-async fn table_documents(pool: &PgPool) -> Result<Vec<(String, String)>, VerifyError> {
-    let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
-        "SELECT last_seq, record, record_hash, key_id, signature FROM audit_checkpoints ORDER BY last_seq",
-    )
-    .fetch_all(pool)
-    .await?;
+async fn table_documents(db: &Db) -> Result<Vec<(String, String)>, VerifyError> {
+    let rows: Vec<(i64, String, String, String, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT last_seq, record, record_hash, key_id, signature FROM audit_checkpoints ORDER BY last_seq",
+        )
+        .fetch_all(pool)
+        .await
+    })?;
     Ok(rows
         .into_iter()
         .map(|(last_seq, record, record_hash, key_id, signature)| {

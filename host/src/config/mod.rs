@@ -432,8 +432,7 @@ impl Validator {
         let bind = self.get(&BIND_ADDRESS, parse::ip_addr);
         let port = self.get(&PORT, |s| parse::int_in(s, 1u16, 65535));
         let health_check_timeout = self.get(&HEALTH_CHECK_TIMEOUT_MS, parse::millis);
-        let database_url =
-            self.get(&DATABASE_URL, |s| parse::url_with_scheme(s, &["postgres", "postgresql"]));
+        let database_url = self.get(&DATABASE_URL, parse::database_url);
         let pool_max = self.get(&DB_POOL_MAX, |s| parse::int_in(s, 1u32, 1000));
         let pool_min = self.get(&DB_POOL_MIN, |s| parse::int_in(s, 0u32, 1000));
         if let (Some(min), Some(max)) = (pool_min, pool_max)
@@ -549,7 +548,7 @@ impl Validator {
                 listen: SocketAddr::new(bind?, port?),
                 health_check_timeout: health_check_timeout?,
                 database: DatabaseSettings {
-                    url: Secret::new(database_url?.into()),
+                    url: Secret::new(database_url?),
                     pool_max: pool_max?,
                     pool_min: pool_min?,
                     idle_timeout: idle_timeout?,

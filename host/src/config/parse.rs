@@ -53,6 +53,23 @@ pub fn url_with_scheme(raw: &str, schemes: &[&str]) -> Result<url::Url, Expected
     Ok(url)
 }
 
+/// A PostgreSQL URL, or `sqlite://<file>` (a relative path is relative to the working folder).
+pub fn database_url(raw: &str) -> Result<String, Expected> {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix("sqlite:") {
+        let file = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
+        if file.is_empty() || file == ":memory:" || rest.contains("mode=memory") {
+            return Err("expected sqlite://<file> naming a file (an in-memory database loses every row \
+                        when the host stops)"
+                .to_owned());
+        }
+        return Ok(raw.to_owned());
+    }
+    url_with_scheme(raw, &["postgres", "postgresql"])
+        .map(|_| raw.to_owned())
+        .map_err(|e| format!("{e}, or sqlite://<file>"))
+}
+
 /// A cron pattern: standard 5 fields (minute hour day month weekday), an optional leading
 /// seconds field as BullMQ accepts, or an alias such as `@hourly`. Parsed by the same crate
 /// the queue's job schedulers use, so what validates here also schedules there.
@@ -148,5 +165,16 @@ mod tests {
         assert!(url_with_scheme("postgres://u@h:5432/db", &["postgres", "postgresql"]).is_ok());
         assert!(url_with_scheme("mysql://h/db", &["postgres"]).is_err());
         assert!(url_with_scheme("not a url", &["postgres"]).is_err());
+    }
+
+    #[test]
+    fn database_urls_name_postgres_or_a_sqlite_file() {
+        assert!(database_url("postgres://u@h:5432/db").is_ok());
+        assert_eq!(database_url(" sqlite://./data/floh.db ").unwrap(), "sqlite://./data/floh.db");
+        assert!(database_url("sqlite:/var/lib/floh/floh.db").is_ok());
+        for memory in ["sqlite::memory:", "sqlite://", "sqlite://x.db?mode=memory"] {
+            assert!(database_url(memory).unwrap_err().contains("naming a file"), "{memory}");
+        }
+        assert!(database_url("mysql://h/db").unwrap_err().ends_with("or sqlite://<file>"));
     }
 }

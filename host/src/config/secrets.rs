@@ -60,9 +60,16 @@ pub fn production_objection(var: &Var, value: &str) -> Option<String> {
             Some("too short for production; use at least 24 random characters".to_owned())
         }
         Secrecy::Secret => None,
-        Secrecy::UrlWithPassword if Some(value) == var.default => {
-            Some("not set; production has no default: point it at your server, with a password".to_owned())
-        }
+        Secrecy::UrlWithPassword if Some(value) == var.default => Some(format!(
+            "not set; production has no default: point it at your server, with a password{}",
+            if var.name == vars::DATABASE_URL.name {
+                ", or at sqlite://<file> for a single host"
+            } else {
+                ""
+            }
+        )),
+        // A database file has no password to check.
+        Secrecy::UrlWithPassword if crate::database::is_sqlite(value) => None,
         Secrecy::UrlWithPassword => {
             let url = url::Url::parse(value).ok()?;
             let password = url.password().unwrap_or("");

@@ -46,11 +46,9 @@ pub const DEV_AUDIT_SIGNING_KEY: &str = "666c6f6820646576656c6f706d656e742061756
 pub const FLOH_ENV: Var = public("FLOH_ENV", "development");
 pub const BIND_ADDRESS: Var = public("BIND_ADDRESS", "0.0.0.0");
 pub const PORT: Var = public("PORT", "3000");
-pub const DATABASE_URL: Var = Var {
-    name: "DATABASE_URL",
-    default: Some("postgres://postgres@127.0.0.1:5432/floh"),
-    secrecy: Secrecy::UrlWithPassword,
-};
+/// The development default is a SQLite file, so a host runs with nothing else installed.
+pub const DATABASE_URL: Var =
+    Var { name: "DATABASE_URL", default: Some("sqlite://./data/floh.db"), secrecy: Secrecy::UrlWithPassword };
 /// Unset by default: then the queue is the embedded one (see QUEUE_BACKEND).
 pub const REDIS_URL: Var = Var { name: "REDIS_URL", default: None, secrecy: Secrecy::UrlWithPassword };
 pub const DB_POOL_MAX: Var = public("DB_POOL_MAX", "10");

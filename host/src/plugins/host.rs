@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
-
 use super::executor::Executor;
 use super::registry::Registry;
 use super::runtime::{Runtime, RuntimeError, RuntimeOptions};
@@ -30,7 +28,7 @@ impl PluginHost {
     /// enqueue through `queue`.
     pub async fn start(
         settings: &Settings,
-        db: PgPool,
+        db: crate::database::Db,
         clock: Arc<dyn Clock>,
         queue: Arc<dyn JobQueue>,
     ) -> Result<Self, RuntimeError> {

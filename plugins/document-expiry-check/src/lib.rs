@@ -9,6 +9,21 @@
 use floh_access::Revocation;
 use floh_plugin_sdk::{Capability, Job, JobError, Outcome, Plugin, PluginInfo};
 
+/// The first (by name) required document type the `role_assignments` row in scope has no
+/// valid document for at `$1`, or NULL. A correlated subquery rather than a join, because
+/// SQLite's RETURNING can only read the updated table.
+macro_rules! missing_document_type {
+    () => {
+        "(SELECT MIN(r.document_type) FROM role_document_requirements r
+          WHERE r.role_id = role_assignments.role_id
+            AND NOT EXISTS (SELECT 1 FROM documents d
+                            WHERE d.user_id = role_assignments.user_id
+                              AND d.document_type = r.document_type
+                              AND d.revoked_at IS NULL
+                              AND (d.expires_at IS NULL OR d.expires_at > $1)))"
+    };
+}
+
 struct DocumentExpiryCheck;
 
 impl Plugin for DocumentExpiryCheck {
@@ -25,21 +40,22 @@ impl Plugin for DocumentExpiryCheck {
     fn run(_job: Job) -> Result<Outcome, JobError> {
         Revocation {
             actor: "system:document-expiry-check",
-            sql: "UPDATE role_assignments
-                  SET status = 'revoked', revoked_at = $1, updated_at = $1,
-                      reason = 'Required document ' || lacking.document_type || ' expired'
-                  FROM (SELECT a.id, MIN(r.document_type) AS document_type
-                        FROM role_assignments a
-                        JOIN role_document_requirements r ON r.role_id = a.role_id
-                        WHERE a.status = 'active'
-                          AND NOT EXISTS (SELECT 1 FROM documents d
-                                          WHERE d.user_id = a.user_id AND d.document_type = r.document_type
-                                            AND d.revoked_at IS NULL
-                                            AND (d.expires_at IS NULL OR d.expires_at > $1))
-                        GROUP BY a.id ORDER BY a.id LIMIT $2) AS lacking
-                  WHERE role_assignments.id = lacking.id AND role_assignments.status = 'active'
-                  RETURNING role_assignments.id, role_assignments.user_id, role_assignments.role_id,
-                            role_assignments.reason, lacking.document_type AS detail",
+            sql: concat!(
+                "UPDATE role_assignments
+                 SET status = 'revoked', revoked_at = $1, updated_at = $1,
+                     reason = 'Required document ' || ",
+                missing_document_type!(),
+                " || ' expired'
+                 WHERE status = 'active'
+                   AND id IN (SELECT id FROM role_assignments
+                              WHERE status = 'active' AND ",
+                missing_document_type!(),
+                " IS NOT NULL
+                              ORDER BY id LIMIT $2)
+                 RETURNING id, user_id, role_id, reason, ",
+                missing_document_type!(),
+                " AS detail"
+            ),
             detail: "documentType",
             message: "revoked role assignments lacking a valid required document",
         }

@@ -1,42 +1,28 @@
 //! `db`: parameterised SQL in the job's transaction, with typed values both ways.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use futures_util::TryStreamExt;
-use sqlx::postgres::{PgArguments, PgRow, PgTypeInfo, PgValueRef};
-use sqlx::query::Query;
-use sqlx::{Column, Postgres, Row, TypeInfo, ValueRef};
+use chrono::DateTime;
 
 use super::HostState;
+use crate::database::{SqlValue, StatementError};
 use crate::plugins::Capability;
 use crate::plugins::bindings::floh::plugin::db::{Host, Rows};
 use crate::plugins::bindings::floh::plugin::types::{HostError, Value};
 
-/// A query returning more rows than this fails; plugins page with LIMIT instead.
-pub const MAX_ROWS: usize = 10_000;
-
 impl Host for HostState {
     async fn query(&mut self, sql: String, params: Vec<Value>) -> Result<Rows, HostError> {
+        let params = params.into_iter().map(to_sql).collect::<Result<_, _>>()?;
         let transaction = self.granted(Capability::Db)?.transaction().await?;
-        let mut stream = bind_all(sqlx::query(&sql), params).fetch(&mut **transaction);
-        let mut columns = None;
-        let mut rows = Vec::new();
-        while let Some(row) = stream.try_next().await.map_err(host_error)? {
-            if rows.len() == MAX_ROWS {
-                return Err(HostError::Invalid(format!(
-                    "the query returned more than {MAX_ROWS} rows; page through them with LIMIT"
-                )));
-            }
-            columns.get_or_insert_with(|| row.columns().iter().map(|c| c.name().to_owned()).collect());
-            rows.push(decode_row(&row)?);
-        }
-        Ok(Rows { columns: columns.unwrap_or_default(), rows })
+        let rows = transaction.query(&sql, params).await.map_err(statement_error)?;
+        Ok(Rows {
+            columns: rows.columns,
+            rows: rows.rows.into_iter().map(|row| row.into_iter().map(from_sql).collect()).collect(),
+        })
     }
 
     async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<u64, HostError> {
+        let params = params.into_iter().map(to_sql).collect::<Result<_, _>>()?;
         let transaction = self.granted(Capability::Db)?.transaction().await?;
-        let done =
-            bind_all(sqlx::query(&sql), params).execute(&mut **transaction).await.map_err(host_error)?;
-        Ok(done.rows_affected())
+        transaction.execute(&sql, params).await.map_err(statement_error)
     }
 
     async fn commit(&mut self) -> Result<(), HostError> {
@@ -46,9 +32,13 @@ impl Host for HostState {
 }
 
 /// Database errors caused by the statement are the plugin's (`invalid`); the rest are the
-/// database's (`unavailable`, worth a retry).
+/// database's (`unavailable`, worth a retry), as is a SQLite file another writer holds
+/// for longer than the busy timeout.
 pub fn host_error(error: sqlx::Error) -> HostError {
     match error {
+        sqlx::Error::Database(e) if is_sqlite_busy(e.code().as_deref()) => {
+            HostError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(e) => HostError::Invalid(e.to_string()),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::TypeNotFound { .. } | sqlx::Error::Encode(_) => {
             HostError::Invalid(error.to_string())
@@ -57,75 +47,43 @@ pub fn host_error(error: sqlx::Error) -> HostError {
     }
 }
 
-fn bind_all(
-    mut query: Query<'_, Postgres, PgArguments>,
-    params: Vec<Value>,
-) -> Query<'_, Postgres, PgArguments> {
-    for param in params {
-        query = match param {
-            Value::Null => query.bind(UntypedNull),
-            Value::Boolean(b) => query.bind(b),
-            Value::Integer(n) => query.bind(n),
-            Value::Float(x) => query.bind(x),
-            Value::Text(text) | Value::Json(text) => query.bind(text),
-            Value::Bytes(bytes) => query.bind(bytes),
-            Value::Timestamp(ms) => query.bind(DateTime::<Utc>::from_timestamp_millis(ms)),
-        };
-    }
-    query
+/// SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (the low byte is the primary code).
+fn is_sqlite_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-/// A NULL whose type PostgreSQL infers from where it is used, as a literal NULL would be.
-struct UntypedNull;
-
-impl sqlx::Type<Postgres> for UntypedNull {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+fn statement_error(error: StatementError) -> HostError {
+    match error {
+        StatementError::Sql(e) => host_error(e),
+        other => HostError::Invalid(other.to_string()),
     }
 }
 
-impl sqlx::Encode<'_, Postgres> for UntypedNull {
-    fn encode_by_ref(
-        &self,
-        _buf: &mut sqlx::postgres::PgArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        Ok(sqlx::encode::IsNull::Yes)
-    }
-}
-
-fn decode_row(row: &PgRow) -> Result<Vec<Value>, HostError> {
-    (0..row.len()).map(|i| decode_column(row, i)).collect()
-}
-
-fn decode_column(row: &PgRow, i: usize) -> Result<Value, HostError> {
-    let raw: PgValueRef<'_> = row.try_get_raw(i).map_err(host_error)?;
-    if raw.is_null() {
-        return Ok(Value::Null);
-    }
-    let type_name = raw.type_info().name().to_owned();
-    let get = |e: sqlx::Error| host_error(e);
-    Ok(match type_name.as_str() {
-        "BOOL" => Value::Boolean(row.try_get(i).map_err(get)?),
-        "INT2" => Value::Integer(row.try_get::<i16, _>(i).map_err(get)?.into()),
-        "INT4" => Value::Integer(row.try_get::<i32, _>(i).map_err(get)?.into()),
-        "INT8" => Value::Integer(row.try_get(i).map_err(get)?),
-        "FLOAT4" => Value::Float(row.try_get::<f32, _>(i).map_err(get)?.into()),
-        "FLOAT8" => Value::Float(row.try_get(i).map_err(get)?),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => Value::Text(row.try_get(i).map_err(get)?),
-        "BYTEA" => Value::Bytes(row.try_get(i).map_err(get)?),
-        "TIMESTAMPTZ" => {
-            Value::Timestamp(row.try_get::<DateTime<Utc>, _>(i).map_err(get)?.timestamp_millis())
-        }
-        "TIMESTAMP" => {
-            Value::Timestamp(row.try_get::<NaiveDateTime, _>(i).map_err(get)?.and_utc().timestamp_millis())
-        }
-        "JSON" | "JSONB" => Value::Json(row.try_get::<serde_json::Value, _>(i).map_err(get)?.to_string()),
-        "VOID" => Value::Null,
-        other => {
-            let column = row.columns()[i].name();
-            return Err(HostError::Invalid(format!(
-                "column `{column}` has type {other}, which plugins cannot read; cast it in SQL (e.g. {column}::text)"
-            )));
-        }
+fn to_sql(value: Value) -> Result<SqlValue, HostError> {
+    Ok(match value {
+        Value::Null => SqlValue::Null,
+        Value::Boolean(b) => SqlValue::Boolean(b),
+        Value::Integer(n) => SqlValue::Integer(n),
+        Value::Float(x) => SqlValue::Float(x),
+        Value::Text(text) => SqlValue::Text(text),
+        Value::Json(text) => SqlValue::Json(text),
+        Value::Bytes(bytes) => SqlValue::Bytes(bytes),
+        Value::Timestamp(ms) => SqlValue::Timestamp(
+            DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| HostError::Invalid(format!("timestamp {ms} ms is out of range")))?,
+        ),
     })
+}
+
+fn from_sql(value: SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Boolean(b) => Value::Boolean(b),
+        SqlValue::Integer(n) => Value::Integer(n),
+        SqlValue::Float(x) => Value::Float(x),
+        SqlValue::Text(text) => Value::Text(text),
+        SqlValue::Json(text) => Value::Json(text),
+        SqlValue::Bytes(bytes) => Value::Bytes(bytes),
+        SqlValue::Timestamp(at) => Value::Timestamp(at.timestamp_millis()),
+    }
 }

@@ -1,4 +1,5 @@
 use super::HostState;
+use crate::database::Db;
 use crate::plugins::Capability;
 use crate::plugins::bindings::floh::plugin::log::{Host, Level};
 
@@ -27,20 +28,46 @@ impl Host for HostState {
         if matches!(level, Level::Trace | Level::Debug) {
             return;
         }
-        // Outside the job's transaction: what a job logged stays, even if its work rolls back.
-        let stored = sqlx::query(
-            "INSERT INTO system_log (id, created_at, level, source, message, fields) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(job.services.clock.now())
-        .bind(level_name(level))
-        .bind(format!("plugin:{plugin}"))
-        .bind(&message)
-        .bind(&fields)
-        .execute(&job.services.db)
-        .await;
+        let line = LogLine {
+            at: job.services.clock.now(),
+            level: level_name(level),
+            source: format!("plugin:{plugin}"),
+            message,
+            fields,
+        };
+        job.store_log(line).await;
+    }
+}
+
+/// A row of system_log.
+pub struct LogLine {
+    at: chrono::DateTime<chrono::Utc>,
+    level: &'static str,
+    source: String,
+    message: String,
+    /// JSON object text.
+    fields: String,
+}
+
+impl LogLine {
+    pub async fn store(&self, db: &Db) {
+        let stored = crate::on_db!(db, pool => {
+            sqlx::query(
+                "INSERT INTO system_log (id, created_at, level, source, message, fields)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(self.at)
+            .bind(self.level)
+            .bind(&self.source)
+            .bind(&self.message)
+            .bind(&self.fields)
+            .execute(pool)
+            .await
+            .map(drop)
+        });
         if let Err(e) = stored {
-            tracing::warn!(plugin, error = %e, "could not store a plugin log line in system_log");
+            tracing::warn!(source = %self.source, error = %e, "could not store a plugin log line in system_log");
         }
     }
 }

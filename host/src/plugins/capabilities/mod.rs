@@ -14,7 +14,6 @@ mod settings;
 
 use std::sync::Arc;
 
-use sqlx::{PgPool, Postgres, Transaction};
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -26,12 +25,13 @@ use super::bindings::floh::plugin::types::{self, HostError};
 use crate::audit::Signer;
 use crate::clock::Clock;
 use crate::config::PluginPolicy;
+use crate::database::{Db, Either, Tx};
 use crate::queue::JobQueue;
 use crate::runtime_settings::RuntimeSettings;
 
 /// What the host lends to plugins: shared by every job run.
 pub struct Services {
-    pub db: PgPool,
+    pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub settings: RuntimeSettings,
     pub signer: Signer,
@@ -96,17 +96,28 @@ pub struct JobContext {
     pub policy: Arc<PluginPolicy>,
     pub services: Arc<Services>,
     /// Begun on the first database statement, so plugins without one hold no connection.
-    transaction: Option<Transaction<'static, Postgres>>,
+    transaction: Option<Tx>,
+    /// Log lines held back while the job holds SQLite's write lock, which storing them on
+    /// their own connection would wait for; stored once the transaction ends.
+    held_logs: Vec<log::LogLine>,
     /// Capabilities the plugin asked for without a grant.
     pub denied: Vec<Capability>,
 }
 
 impl JobContext {
     pub fn new(plugin: String, job_id: String, policy: Arc<PluginPolicy>, services: Arc<Services>) -> Self {
-        Self { plugin, job_id, policy, services, transaction: None, denied: Vec::new() }
+        Self {
+            plugin,
+            job_id,
+            policy,
+            services,
+            transaction: None,
+            held_logs: Vec::new(),
+            denied: Vec::new(),
+        }
     }
 
-    async fn transaction(&mut self) -> Result<&mut Transaction<'static, Postgres>, HostError> {
+    async fn transaction(&mut self) -> Result<&mut Tx, HostError> {
         if self.transaction.is_none() {
             let transaction = self.services.db.begin().await.map_err(db::host_error)?;
             self.transaction = Some(transaction);
@@ -116,10 +127,12 @@ impl JobContext {
 
     /// Commits the job's transaction, if it began one.
     pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
-        match self.transaction.take() {
+        let committed = match self.transaction.take() {
             Some(transaction) => transaction.commit().await,
             None => Ok(()),
-        }
+        };
+        self.store_held_logs().await;
+        committed
     }
 
     /// Rolls the job's transaction back, if it began one.
@@ -128,6 +141,23 @@ impl JobContext {
             && let Err(e) = transaction.rollback().await
         {
             tracing::warn!(plugin = %self.plugin, job = %self.job_id, error = %e, "rollback failed; the connection is discarded");
+        }
+        self.store_held_logs().await;
+    }
+
+    /// Stores `line` in system_log outside the job's transaction, so what a job logged stays
+    /// even if its work rolls back.
+    async fn store_log(&mut self, line: log::LogLine) {
+        if matches!(self.transaction, Some(Either::Sqlite(_))) {
+            self.held_logs.push(line);
+        } else {
+            line.store(&self.services.db).await;
+        }
+    }
+
+    async fn store_held_logs(&mut self) {
+        for line in std::mem::take(&mut self.held_logs) {
+            line.store(&self.services.db).await;
         }
     }
 }

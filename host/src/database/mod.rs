@@ -1,0 +1,232 @@
+//! The domain database, PostgreSQL or a SQLite file as DATABASE_URL says: the pool (sized by
+//! the DB_POOL_* settings), database creation, migrations.
+//!
+//! Every query is written once, in the subset both databases share, and type-checked against
+//! each by [`on_db!`]. Timestamps are bound as `DateTime<Utc>`: `timestamptz` on PostgreSQL,
+//! RFC 3339 text in UTC on SQLite, where sqlx writes only the fractional digits a value needs —
+//! one canonical text per instant, which sorts in time order because `+` sorts before `.` and
+//! every digit.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::config::DatabaseSettings;
+
+mod statement;
+
+pub use statement::{Rows, SqlValue, StatementError};
+
+/// The PostgreSQL schema, embedded at build time from the workspace's `migrations/` folder.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+/// The same schema for SQLite, kept in lock-step in `migrations/sqlite/`.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// One value per database: a pool, a transaction.
+#[derive(Debug, Clone)]
+pub enum Either<P, S> {
+    Postgres(P),
+    Sqlite(S),
+}
+
+/// The domain database's pool.
+pub type Db = Either<PgPool, SqlitePool>;
+/// A transaction on the domain database.
+pub type Tx = Either<Transaction<'static, Postgres>, Transaction<'static, Sqlite>>;
+
+/// Evaluates `$body` with `$x` bound to the PostgreSQL or the SQLite value of `$either`, so one
+/// query body is compiled for both databases.
+#[macro_export]
+macro_rules! on_db {
+    ($either:expr, $x:ident => $body:expr) => {
+        match $either {
+            $crate::database::Either::Postgres($x) => $body,
+            $crate::database::Either::Sqlite($x) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("DATABASE_URL is not a valid database URL: {0}")]
+    Url(#[source] sqlx::Error),
+    #[error("could not create the database named in DATABASE_URL: {0}")]
+    Create(#[source] sqlx::Error),
+    #[error("could not create the folder of the database file {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Whether DATABASE_URL names a SQLite file.
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Builds the pool without connecting: the host starts (and reports `degraded`) while the
+/// database is down, and connects once it is back.
+pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Db, DatabaseError> {
+    let url = settings.url.expose();
+    if is_sqlite(url) {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(DatabaseError::Url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            // Writers take turns (see `begin`); one waits for another up to this long.
+            .busy_timeout(settings.connection_timeout.max(Duration::from_secs(5)));
+        if let Some(folder) = options.get_filename().parent().filter(|f| !f.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder)
+                .map_err(|source| DatabaseError::Folder { path: folder.display().to_string(), source })?;
+        }
+        return Ok(Either::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(settings.pool_max)
+                .min_connections(settings.pool_min)
+                .idle_timeout(Some(settings.idle_timeout))
+                .acquire_timeout(settings.connection_timeout)
+                .connect_lazy_with(options),
+        ));
+    }
+    let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Url)?;
+    Ok(Either::Postgres(
+        PgPoolOptions::new()
+            .max_connections(settings.pool_max)
+            .min_connections(settings.pool_min)
+            .idle_timeout(Some(settings.idle_timeout))
+            .acquire_timeout(settings.connection_timeout)
+            .connect_lazy_with(options),
+    ))
+}
+
+impl Db {
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a transaction that read first and wrote later would fail, not wait, when another
+    /// connection wrote in between.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Either::Postgres(pool) => Either::Postgres(pool.begin().await?),
+            Either::Sqlite(pool) => Either::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Connections open, and how many of them are idle.
+    pub fn connections(&self) -> (u32, u32) {
+        on_db!(self, pool => (pool.size(), pool.num_idle() as u32))
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+
+    /// What `/api/health` shows as the database check's `mode`: `sqlite` for a database
+    /// file, nothing for PostgreSQL (the runbook's database).
+    pub fn mode(&self) -> Option<&'static str> {
+        match self {
+            Either::Postgres(_) => None,
+            Either::Sqlite(_) => Some("sqlite"),
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        on_db!(self, tx => tx.commit().await)
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        on_db!(self, tx => tx.rollback().await)
+    }
+}
+
+/// Opens DB_POOL_MIN connections now. A lazy pool only tops itself up to its minimum after
+/// reaping an idle connection, so without this the minimum would not hold after start-up.
+pub async fn warm_up(db: &Db, min: u32) {
+    let mut opened = Vec::new();
+    for _ in 0..min {
+        let acquired = match db {
+            Either::Postgres(pool) => pool.acquire().await.map(Either::Postgres),
+            Either::Sqlite(pool) => pool.acquire().await.map(Either::Sqlite),
+        };
+        match acquired {
+            Ok(conn) => opened.push(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open the pool's minimum connections yet");
+                break;
+            }
+        }
+    }
+}
+
+/// Creates the PostgreSQL database named in the URL if it does not exist yet (a SQLite file
+/// is created when the pool first opens it).
+pub async fn ensure_exists(settings: &DatabaseSettings) -> Result<(), DatabaseError> {
+    let url = settings.url.expose();
+    if is_sqlite(url) || Postgres::database_exists(url).await.map_err(DatabaseError::Create)? {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        Ok(()) => Ok(()),
+        // Another replica may have created it in the meantime.
+        Err(_) if Postgres::database_exists(url).await.unwrap_or(false) => Ok(()),
+        Err(e) => Err(DatabaseError::Create(e)),
+    }
+}
+
+/// Creates the database if needed and applies every pending migration. Safe to run from
+/// several replicas at once: sqlx serialises migrations with an advisory lock (PostgreSQL) or
+/// the file's write lock (SQLite).
+pub async fn migrate(settings: &DatabaseSettings, db: &Db) -> Result<(), DatabaseError> {
+    ensure_exists(settings).await?;
+    match db {
+        Either::Postgres(pool) => MIGRATOR.run(pool).await?,
+        Either::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+    }
+    Ok(())
+}
+
+/// Round-trips one query, bounded by `timeout`.
+pub async fn ping(db: &Db, timeout: Duration) -> Result<(), String> {
+    let ping = async { on_db!(db, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)) };
+    match tokio::time::timeout(timeout, ping).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    /// The text sqlx writes for a timestamp on SQLite sorts in time order whatever fractional
+    /// digits each value needs, which is what every `ORDER BY` and `<` on a timestamp relies on.
+    #[tokio::test]
+    async fn sqlite_timestamps_sort_in_time_order() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (at DATETIME NOT NULL)").execute(&pool).await.unwrap();
+        let base = DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z").unwrap().with_timezone(&Utc);
+        let offsets_ns =
+            [0, 1, 999, 1_000, 100_000_000, 120_000_000, 999_999_999, 1_000_000_000, 1_000_000_001];
+        let instants: Vec<DateTime<Utc>> =
+            offsets_ns.iter().map(|ns| base + chrono::Duration::nanoseconds(*ns)).collect();
+        for at in instants.iter().rev() {
+            sqlx::query("INSERT INTO t (at) VALUES ($1)").bind(at).execute(&pool).await.unwrap();
+        }
+        let sorted: Vec<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT at FROM t ORDER BY at").fetch_all(&pool).await.unwrap();
+        assert_eq!(sorted, instants);
+        let later: i64 = sqlx::query_scalar("SELECT count(*) FROM t WHERE at > $1")
+            .bind(base + chrono::Duration::milliseconds(100))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(later, 4, "120 ms, 999.999999 ms, 1 s and 1 s + 1 ns are after 100 ms");
+    }
+}
