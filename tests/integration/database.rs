@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use floh::config::DatabaseSettings;
 use floh::config::Secret;
 use floh::database::{Db, SqlValue};
-use sqlx::PgConnection;
 
 use crate::helpers::TestDb;
 
@@ -46,7 +45,6 @@ macro_rules! params {
 pub(crate) use params;
 
 pub struct Database {
-    pub backend: Backend,
     pub pool: Db,
     url: String,
     /// The PostgreSQL database or the SQLite file's folder, removed when the test ends.
@@ -78,8 +76,7 @@ impl Database {
         };
         let pool = floh::database::connect_lazy(&settings).unwrap();
         floh::database::migrate(&settings, &pool).await.unwrap();
-        let backend = if floh::database::is_sqlite(&url) { Backend::Sqlite } else { Backend::Postgres };
-        Self { backend, pool, url, _owned: owned }
+        Self { pool, url, _owned: owned }
     }
 
     /// The migrated database at `url`, left in place when the test ends.
@@ -90,12 +87,6 @@ impl Database {
     /// DATABASE_URL of this database.
     pub fn url(&self) -> String {
         self.url.clone()
-    }
-
-    /// A connection for a test that only runs on PostgreSQL.
-    pub async fn connect(&self) -> PgConnection {
-        assert_eq!(self.backend, Backend::Postgres, "this test speaks PostgreSQL only");
-        sqlx::Connection::connect(&self.url).await.unwrap()
     }
 
     /// Runs a statement in a transaction of its own; returns the rows it affected.

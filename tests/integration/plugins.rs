@@ -10,24 +10,29 @@ use floh::plugins::executor::{FailureKind, JobRequest};
 use floh::shutdown::Lifecycle;
 use serde_json::Value;
 
-use crate::database::Backend;
+use crate::database::{Backend, Database, on_both_databases, params};
 use crate::fixtures;
 use crate::helpers::TestDb;
 use crate::job_host::{Host, now};
 
 const HOSTILE_LIMITS: &str = "[plugins.hostile]\ntimeout_seconds = 1\nmemory_mib = 32\n";
 
-#[tokio::test]
-async fn hello_runs_and_logs_into_system_log() {
-    let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
+on_both_databases!(
+    hello_runs_and_logs_into_system_log,
+    an_ungranted_capability_is_refused_and_named,
+    a_failed_job_rolls_its_database_work_back,
+    stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent,
+    stuck_run_timeout_falls_back_to_the_environment,
+    values_cross_the_db_capability_with_their_types,
+);
+
+async fn hello_runs_and_logs_into_system_log(backend: Backend) {
+    let host = Host::start_on(backend, &[("hello", "hello.wasm")], "", &[]).await;
     let output = host.output("hello", serde_json::json!({ "name": "operator" })).await;
     assert_eq!(output, serde_json::json!({ "greeting": "hello, operator", "version": "1.0.0" }));
 
     let logged: Vec<(String, String, DateTime<Utc>)> =
-        sqlx::query_as("SELECT source, message, created_at FROM system_log")
-            .fetch_all(&mut host.db.connect().await)
-            .await
-            .unwrap();
+        host.db.rows("SELECT source, message, created_at FROM system_log", vec![]).await;
     assert_eq!(logged, [("plugin:hello".to_owned(), "hello, operator".to_owned(), now())]);
 }
 
@@ -97,15 +102,19 @@ async fn a_panic_fails_with_its_message_and_deep_recursion_with_stack_overflow()
     assert_eq!(host.output("hostile", serde_json::json!({ "do": "ok" })).await["ok"], true);
 }
 
-#[tokio::test]
-async fn an_ungranted_capability_is_refused_and_named() {
-    let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
+async fn an_ungranted_capability_is_refused_and_named(backend: Backend) {
+    let host = Host::start_on(backend, &[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
     let failure = host.run("hostile", serde_json::json!({ "do": "query" })).await.unwrap_err();
     assert_eq!(failure.kind, FailureKind::Permanent);
     assert!(failure.reason.contains("capability `db` is not granted"), "{}", failure.reason);
 
-    let granted =
-        Host::start(&[("hostile", "hostile.wasm")], "[plugins.hostile]\ngrants = [\"db\"]\n", &[]).await;
+    let granted = Host::start_on(
+        backend,
+        &[("hostile", "hostile.wasm")],
+        "[plugins.hostile]\ngrants = [\"db\"]\n",
+        &[],
+    )
+    .await;
     assert_eq!(granted.output("hostile", serde_json::json!({ "do": "query" })).await["rows"], 1);
 }
 
@@ -119,118 +128,162 @@ async fn plugins_see_no_host_files_and_no_environment() {
     assert_eq!(output["vars"], 0);
 }
 
-#[tokio::test]
-async fn a_failed_job_rolls_its_database_work_back() {
-    let host =
-        Host::start(&[("hostile", "hostile.wasm")], "[plugins.hostile]\ngrants = [\"db\"]\n", &[]).await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn).await;
-    seed_run(&mut conn, "run-1", "running", now()).await;
+async fn a_failed_job_rolls_its_database_work_back(backend: Backend) {
+    let host = Host::start_on(
+        backend,
+        &[("hostile", "hostile.wasm")],
+        "[plugins.hostile]\ngrants = [\"db\"]\n",
+        &[],
+    )
+    .await;
+    let db = &host.db;
+    seed_workflow(db).await;
+    seed_run(db, "run-1", "running", now()).await;
 
     let failure = host.run("hostile", serde_json::json!({ "do": "write-then-fail" })).await.unwrap_err();
     assert_eq!(failure.reason, "changed 1 rows, then failed on purpose");
-    let status: String = sqlx::query_scalar("SELECT status FROM workflow_runs WHERE id = 'run-1'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let status: String = db.scalar("SELECT status FROM workflow_runs WHERE id = 'run-1'", vec![]).await;
     assert_eq!(status, "running", "the plugin's update was rolled back");
 }
 
-async fn seed_workflow(conn: &mut sqlx::PgConnection) {
-    sqlx::query(
+async fn seed_workflow(db: &Database) {
+    db.exec(
         "INSERT INTO workflows (id, name, created_at, updated_at) VALUES ('wf', 'onboarding', $1, $1)",
+        params![now()],
     )
-    .bind(now())
-    .execute(conn)
-    .await
-    .unwrap();
+    .await;
 }
 
-async fn seed_run(conn: &mut sqlx::PgConnection, id: &str, status: &str, updated_at: DateTime<Utc>) {
-    sqlx::query(
-        "INSERT INTO workflow_runs (id, workflow_id, status, created_at, updated_at) VALUES ($1, 'wf', $2, $3, $3)",
-    )
-    .bind(id)
-    .bind(status)
-    .bind(updated_at)
-    .execute(conn)
-    .await
-    .unwrap();
+async fn seed_run(db: &Database, id: &str, status: &str, updated_at: DateTime<Utc>) {
+    db.exec("INSERT INTO workflow_runs (id, workflow_id, status, created_at, updated_at) VALUES ($1, 'wf', $2, $3, $3)", params![id, status, updated_at]).await;
 }
 
-async fn run_state(conn: &mut sqlx::PgConnection, id: &str) -> (String, Option<String>, DateTime<Utc>) {
-    sqlx::query_as("SELECT status, failure_reason, updated_at FROM workflow_runs WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await
-        .unwrap()
+async fn run_state(db: &Database, id: &str) -> (String, Option<String>, DateTime<Utc>) {
+    db.one("SELECT status, failure_reason, updated_at FROM workflow_runs WHERE id = $1", params![id]).await
+}
+
+/// Runs `sql` with `params` (tagged values) through the hostile plugin's `db` grant.
+async fn sql(host: &Host, sql: &str, params: serde_json::Value) -> Result<serde_json::Value, String> {
+    let data = serde_json::json!({ "do": "sql", "sql": sql, "params": params });
+    match host.run("hostile", data).await {
+        Ok(done) => Ok(serde_json::from_str(&done.output).unwrap()),
+        Err(failure) => Err(failure.reason),
+    }
+}
+
+async fn values_cross_the_db_capability_with_their_types(backend: Backend) {
+    let host = Host::start_on(
+        backend,
+        &[("hostile", "hostile.wasm")],
+        "[plugins.hostile]\ngrants = [\"db\"]\n",
+        &[],
+    )
+    .await;
+    seed_workflow(&host.db).await;
+    seed_run(&host.db, "r1", "running", now()).await;
+    let at = now().timestamp_millis();
+    let inserted = sql(
+        &host,
+        "INSERT INTO run_artifacts (id, run_id, name, size_bytes, storage, content, created_at)
+         VALUES ($1, 'r1', 'a.csv', $2, 'inline', $3, $4) RETURNING id",
+        serde_json::json!([{ "text": "a1" }, { "integer": 3 }, { "bytes": [1, 2, 3] }, { "timestamp": at }]),
+    )
+    .await;
+    assert_eq!(inserted.unwrap()["rows"], serde_json::json!([[{ "text": "a1" }]]));
+
+    let read = sql(
+        &host,
+        "SELECT a.id, a.size_bytes, a.content, a.created_at, w.enabled, r.finished_at, $1 AS ratio,
+                (SELECT count(*) FROM run_artifacts) AS artifacts
+         FROM run_artifacts a JOIN workflow_runs r ON r.id = a.run_id JOIN workflows w ON w.id = r.workflow_id
+         WHERE a.created_at <= $2",
+        serde_json::json!([{ "float": 0.5 }, { "timestamp": at }]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        read["columns"],
+        serde_json::json!([
+            "id",
+            "size_bytes",
+            "content",
+            "created_at",
+            "enabled",
+            "finished_at",
+            "ratio",
+            "artifacts"
+        ])
+    );
+    assert_eq!(
+        read["rows"],
+        serde_json::json!([[
+            { "text": "a1" }, { "integer": 3 }, { "bytes": [1, 2, 3] }, { "timestamp": at },
+            { "boolean": true }, "null", { "float": 0.5 }, { "integer": 1 }
+        ]])
+    );
+
+    let missing =
+        sql(&host, "SELECT id FROM run_artifacts WHERE id = $2", serde_json::json!([{ "text": "a1" }]));
+    let reason = missing.await.unwrap_err();
+    assert!(reason.contains("the statement uses $2 but 1 parameters were given"), "{reason}");
+    let broken = sql(&host, "SELECT nope FROM run_artifacts", serde_json::json!([])).await.unwrap_err();
+    assert!(broken.starts_with("invalid request:") && broken.contains("nope"), "{broken}");
 }
 
 const STUCK_RUN_GRANTS: &str = "[plugins.stuck-run-recovery]\ngrants = [\"db\", \"settings\"]\n";
 
-#[tokio::test]
-async fn stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent() {
+async fn stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent(backend: Backend) {
     let clock = Arc::new(ManualClock::new(now()));
     let host = Host::start_with(
-        Backend::Postgres,
+        backend,
         &[("stuck-run-recovery", "stuck-run-recovery.wasm")],
         STUCK_RUN_GRANTS,
         &[],
         clock.clone(),
     )
     .await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn).await;
+    let db = &host.db;
+    seed_workflow(db).await;
     let minutes_ago = |m: i64| now() - chrono::Duration::minutes(m);
-    seed_run(&mut conn, "stuck", "running", minutes_ago(31)).await;
-    seed_run(&mut conn, "fresh", "running", minutes_ago(10)).await;
-    seed_run(&mut conn, "done", "completed", minutes_ago(600)).await;
-    seed_run(&mut conn, "waiting", "pending", minutes_ago(600)).await;
+    seed_run(db, "stuck", "running", minutes_ago(31)).await;
+    seed_run(db, "fresh", "running", minutes_ago(10)).await;
+    seed_run(db, "done", "completed", minutes_ago(600)).await;
+    seed_run(db, "waiting", "pending", minutes_ago(600)).await;
 
     let output = host.output("stuck-run-recovery", serde_json::json!({})).await;
     assert_eq!(output, serde_json::json!({ "failed": 1, "timeoutMinutes": 30 }));
     assert_eq!(
-        run_state(&mut conn, "stuck").await,
+        run_state(db, "stuck").await,
         ("failed".to_owned(), Some("Run timed out (no progress for 30 minutes)".to_owned()), now())
     );
-    assert_eq!(run_state(&mut conn, "fresh").await, ("running".to_owned(), None, minutes_ago(10)));
-    assert_eq!(run_state(&mut conn, "done").await.0, "completed");
-    assert_eq!(run_state(&mut conn, "waiting").await.0, "pending");
+    assert_eq!(run_state(db, "fresh").await, ("running".to_owned(), None, minutes_ago(10)));
+    assert_eq!(run_state(db, "done").await.0, "completed");
+    assert_eq!(run_state(db, "waiting").await.0, "pending");
 
     let again = host.output("stuck-run-recovery", serde_json::json!({})).await;
     assert_eq!(again["failed"], 0, "a second run changes nothing");
-    assert_eq!(run_state(&mut conn, "stuck").await.2, now());
+    assert_eq!(run_state(db, "stuck").await.2, now());
 
     // The admin setting overrides STUCK_RUN_TIMEOUT_MINUTES, without a restart.
-    sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('stuck_run_timeout_minutes', '5', $1, 'test')")
-        .bind(now())
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    db.exec("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('stuck_run_timeout_minutes', '5', $1, 'test')", params![now()]).await;
     clock.set(now() + chrono::Duration::minutes(1));
     assert_eq!(host.output("stuck-run-recovery", serde_json::json!({})).await["failed"], 1);
-    assert_eq!(
-        run_state(&mut conn, "fresh").await.1.as_deref(),
-        Some("Run timed out (no progress for 5 minutes)")
-    );
+    assert_eq!(run_state(db, "fresh").await.1.as_deref(), Some("Run timed out (no progress for 5 minutes)"));
 }
 
-#[tokio::test]
-async fn stuck_run_timeout_falls_back_to_the_environment() {
-    let host = Host::start(
+async fn stuck_run_timeout_falls_back_to_the_environment(backend: Backend) {
+    let host = Host::start_on(
+        backend,
         &[("stuck-run-recovery", "stuck-run-recovery.wasm")],
         STUCK_RUN_GRANTS,
         &[("STUCK_RUN_TIMEOUT_MINUTES", "20")],
     )
     .await;
-    let mut conn = host.db.connect().await;
-    seed_workflow(&mut conn).await;
-    seed_run(&mut conn, "r", "running", now() - chrono::Duration::minutes(25)).await;
+    let db = &host.db;
+    seed_workflow(db).await;
+    seed_run(db, "r", "running", now() - chrono::Duration::minutes(25)).await;
     assert_eq!(host.output("stuck-run-recovery", serde_json::json!({})).await["timeoutMinutes"], 20);
-    assert_eq!(
-        run_state(&mut conn, "r").await.1.as_deref(),
-        Some("Run timed out (no progress for 20 minutes)")
-    );
+    assert_eq!(run_state(db, "r").await.1.as_deref(), Some("Run timed out (no progress for 20 minutes)"));
 }
 
 #[tokio::test]
