@@ -10,7 +10,7 @@ up: plugins
 plugins:
     plugins/build.sh {{ plugins_dir }}
 
-# Run the whole test suite (PostgreSQL and Redis on 127.0.0.1 for their half, like CI).
+# Run the whole test suite (tests whose servers are missing say NOT RUN; README.md lists them).
 test:
     cargo test --workspace
 

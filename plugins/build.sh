@@ -8,6 +8,12 @@ bundled="hello stuck-run-recovery role-expiry-check document-expiry-check run-or
 trigger-workflow log-retention audit-checkpoint deliver-scheduled-report escalation-reminder
 escalation-reassignment entitlement-reconciliation"
 
+# rust-toolchain.toml lists the target, but rustup adds it by itself only when it installs the
+# toolchain; a toolchain installed before needs it added once.
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+
 packages=""
 for name in $bundled; do packages="$packages -p $name"; done
 # shellcheck disable=SC2086 # one -p per package

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::fixtures;
 use crate::helpers::AdminApi;
 use crate::queue::{Host, TestQueue, add_and_wait, wait_for};
+use crate::services::needs;
 
 struct Admin {
     host: Host,
@@ -51,6 +52,7 @@ fn routes_in(file: &str, prefix: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_every_route_and_each_one_exists() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let admin = Admin::start(&queue, &[]).await;
     let document: Value =
@@ -79,6 +81,7 @@ async fn the_openapi_document_lists_every_route_and_each_one_exists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stuck_run_timeout_set_through_the_api_is_the_one_used_next() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let admin = Admin::start(&queue, &["stuck-run-recovery"]).await;
     let (status, settings) = admin.get("/api/admin/settings/security").await;
@@ -167,6 +170,7 @@ async fn the_stuck_run_timeout_set_through_the_api_is_the_one_used_next() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_is_listed_retried_and_runs_or_is_removed() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let admin = Admin::start(&queue, &[]).await;
     // No plugin handles hello yet: the job fails for good.
@@ -230,6 +234,7 @@ async fn a_failed_job_is_listed_retried_and_runs_or_is_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_status_reports_the_log_and_verifies_on_request() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let admin = Admin::start(&queue, &[]).await;
     admin.put("/api/admin/settings/logging", json!({ "log_retention_days": 10 })).await;

@@ -13,6 +13,7 @@ use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::helpers::{env_pairs, run_floh};
 use crate::job_host::{Host, now};
+use crate::services::needs;
 
 /// A host with the audit-checkpoint plugin, a file store of its own, and a way to add
 /// audit events the way every job does.
@@ -277,10 +278,13 @@ async fn forged_planted_and_missing_checkpoints_are_found(backend: Backend) {
 
 #[tokio::test]
 async fn the_public_key_is_published_over_http() {
+    needs!(Postgres, Redis);
     let db = crate::helpers::TestDb::create().await;
-    let host =
-        crate::helpers::InProcess::start(crate::helpers::test_env(&db.url(), "redis://127.0.0.1:6379"), true)
-            .await;
+    let host = crate::helpers::InProcess::start(
+        crate::helpers::test_env(&db.url(), &crate::services::redis_url()),
+        true,
+    )
+    .await;
     let (base, _stop) = host.serve();
     let key: Value =
         reqwest::get(format!("{base}/api/audit/public-key")).await.unwrap().json().await.unwrap();
@@ -293,6 +297,7 @@ async fn the_public_key_is_published_over_http() {
 
 #[tokio::test]
 async fn checkpoints_go_to_an_s3_bucket_and_are_verified_from_it() {
+    needs!(Postgres, Python);
     let s3 = crate::python::S3Server::start("audit").await;
     let settings = floh::config::S3Settings {
         bucket: "audit".into(),
@@ -341,6 +346,7 @@ async fn checkpoints_go_to_an_s3_bucket_and_are_verified_from_it() {
 
 #[tokio::test]
 async fn checkpoints_are_forwarded_as_rfc5424_syslog_over_tcp() {
+    needs!(Postgres);
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("syslog+tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -375,6 +381,7 @@ async fn checkpoints_are_forwarded_as_rfc5424_syslog_over_tcp() {
 
 #[tokio::test]
 async fn checkpoints_are_posted_as_json_events_to_an_http_collector() {
+    needs!(Postgres);
     let (events, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let collector = axum::Router::new().route(
         "/events",

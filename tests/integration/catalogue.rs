@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::database::{Backend, Database, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
+use crate::services::needs;
 
 async fn host_for(backend: Backend, job: &str) -> Host {
     host_with(backend, job, "", &[]).await
@@ -562,6 +563,7 @@ async fn the_demo_data_shows_every_job_at_work(backend: Backend) {
 
 #[tokio::test]
 async fn floh_seed_demo_migrates_then_seeds_and_can_be_repeated() {
+    needs!(Postgres);
     let db = crate::helpers::TestDb::reserve();
     let env = crate::helpers::env_pairs(&[("DATABASE_URL", &db.url())]);
     for round in ["first", "second"] {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::fixtures;
 use crate::helpers::AdminApi;
 use crate::queue::{Host, TestQueue, add_and_wait};
+use crate::services::needs;
 
 const TOKEN: &str = floh::config::vars::DEV_ADMIN_TOKEN;
 
@@ -31,6 +32,7 @@ fn cookie_of(set_cookie: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_session_reads_and_changes_only_with_its_csrf_token() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], &fixtures::example_toml(), &[]).await;
     let client = reqwest::Client::new();
@@ -109,6 +111,7 @@ async fn a_console_session_reads_and_changes_only_with_its_csrf_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_activity_chart_counts_finished_jobs_per_hour() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hello"], &fixtures::example_toml(), &[]).await;
     assert_eq!(add_and_wait(&queue, "hello", r#"{"name":"a"}"#)["state"], "completed");
@@ -142,6 +145,7 @@ fn screenshots() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_does_every_admin_action_from_the_browser_on_either_queue() {
+    needs!(Postgres, Redis, Node, Chromium);
     operator_round(&[], screenshots()).await;
     let queue = tempfile::tempdir().unwrap();
     let path = queue.path().join("queue.db").display().to_string();
@@ -152,11 +156,8 @@ async fn an_operator_does_every_admin_action_from_the_browser_on_either_queue() 
 /// An operator's whole round in the browser against a host started with `env` (its queue
 /// backend); the screenshots go to `shots`.
 async fn operator_round(env: &[(&str, &str)], shots: PathBuf) {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "the browser test needs Chromium at {chromium}: `apt-get install chromium`, or set CHROMIUM"
-    );
+    crate::services::expect(crate::services::Service::Chromium);
+    let chromium = crate::services::chromium();
     let queue = TestQueue::new();
     let checkpoints = tempfile::tempdir().unwrap();
     let store = checkpoints.path().display().to_string();

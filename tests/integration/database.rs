@@ -19,12 +19,15 @@ pub enum Backend {
 /// with `#[tokio::test]` or the test attribute given first.
 macro_rules! on_both_databases {
     (#[$test:meta] $($name:ident),* $(,)?) => {
+        /// On PostgreSQL, with Redis for the queue.
         mod postgres {
             $(#[$test]
             async fn $name() {
+                $crate::services::needs!(Postgres, Redis);
                 super::$name($crate::database::Backend::Postgres).await
             })*
         }
+        /// On a SQLite file, with the embedded queue: nothing to install.
         mod sqlite {
             $(#[$test]
             async fn $name() {

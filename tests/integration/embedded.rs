@@ -9,6 +9,7 @@ use crate::database::{Database, params};
 use crate::fixtures;
 use crate::helpers::{AdminApi, FlohProcess, TestDb, free_port, run_floh, run_floh_in, test_env, with};
 use crate::queue::{Host, TestQueue};
+use crate::services::needs;
 
 /// The variables that put a host's queue into `dir`.
 fn embedded(dir: &tempfile::TempDir) -> [(&'static str, String); 2] {
@@ -17,6 +18,7 @@ fn embedded(dir: &tempfile::TempDir) -> [(&'static str, String); 2] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_delayed() {
+    needs!(Postgres);
     let dir = tempfile::tempdir().unwrap();
     let [backend, path] = embedded(&dir);
     let env =
@@ -82,6 +84,7 @@ async fn jobs_complete_retry_with_backoff_fail_with_their_traces_and_wait_when_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedulers_fire_each_occurrence_once_into_the_embedded_queue() {
+    needs!(Postgres);
     let dir = tempfile::tempdir().unwrap();
     let [backend, path] = embedded(&dir);
     let toml = "[plugins.hello]\nschedule = \"*/2 * * * * *\"\n";
@@ -118,7 +121,7 @@ fn serve_env(db: &TestDb, dir: &tempfile::TempDir, plugins: &std::path::Path) ->
     let [backend, path] = embedded(dir);
     let cache = fixtures::cache_dir().display().to_string();
     with(
-        test_env(&db.url(), "redis://127.0.0.1:6379"),
+        test_env(&db.url(), &crate::services::redis_url()),
         &[
             (backend.0, &backend.1),
             (path.0, &path.1),
@@ -139,6 +142,7 @@ fn replica(env: &[(String, String)]) -> FlohProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
+    needs!(Postgres);
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let plugins = tempfile::tempdir().unwrap();
@@ -180,6 +184,7 @@ async fn queued_jobs_outlive_the_host_and_a_killed_hosts_job_runs_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_failed_jobs_kept_are_the_newest_5000() {
+    needs!(Postgres);
     let dir = tempfile::tempdir().unwrap();
     let [backend, path] = embedded(&dir);
     let env = [(backend.0, backend.1.as_str()), (path.0, path.1.as_str()), ("WORKER_CONCURRENCY", "16")];

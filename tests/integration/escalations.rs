@@ -11,6 +11,7 @@ use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 use crate::queue::{TestQueue, inspect};
+use crate::services::needs;
 use crate::smtp::SmtpSink;
 
 struct Approvals {
@@ -24,17 +25,19 @@ impl Approvals {
     async fn start(backend: Backend) -> Self {
         let (sink, queue) = (SmtpSink::start(), TestQueue::new());
         let clock = Arc::new(ManualClock::new(now()));
-        let host = Host::start_with(
-            backend,
-            &[
-                ("escalation-reminder", "escalation-reminder.wasm"),
-                ("escalation-reassignment", "escalation-reassignment.wasm"),
-            ],
-            &example_toml(),
-            &[("SMTP_URL", &sink.url()), ("MAIL_FROM", "floh@example.com"), ("QUEUE_PREFIX", &queue.prefix)],
-            clock.clone(),
-        )
-        .await;
+        // The Redis queue on either database, so the test can look at what was enqueued.
+        let (sink_url, redis) = (sink.url(), crate::services::redis_url());
+        let env = [
+            ("SMTP_URL", sink_url.as_str()),
+            ("MAIL_FROM", "floh@example.com"),
+            ("REDIS_URL", redis.as_str()),
+            ("QUEUE_PREFIX", queue.prefix.as_str()),
+        ];
+        let files = [
+            ("escalation-reminder", "escalation-reminder.wasm"),
+            ("escalation-reassignment", "escalation-reassignment.wasm"),
+        ];
+        let host = Host::start_with(backend, &files, &example_toml(), &env, clock.clone()).await;
         for (id, manager) in [("boss", None), ("approver", Some("boss")), ("loner", None), ("fallback", None)]
         {
             host.db
@@ -87,6 +90,7 @@ on_both_databases!(
 );
 
 async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated(backend: Backend) {
+    needs!(Redis, Node);
     let approvals = Approvals::start(backend).await;
     approvals.approval("a1", "approver", "pending", 50).await;
 
@@ -156,6 +160,7 @@ async fn reminders_go_out_on_schedule_then_the_overdue_approval_is_escalated(bac
 }
 
 async fn decided_approvals_are_left_alone_and_a_missing_target_is_named(backend: Backend) {
+    needs!(Redis, Node);
     let approvals = Approvals::start(backend).await;
     approvals.approval("decided", "approver", "approved", -1).await;
     assert_eq!(approvals.remind("decided", 1).await["skipped"], "approval approved");

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::helpers::{HangingServer, InProcess, RedisServer, TestDb, free_port, test_env, wait_until};
-
-const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
+use crate::services::needs;
 
 async fn get(url: &str) -> (u16, Value) {
     let response = reqwest::get(url).await.expect("host answers");
@@ -16,8 +15,9 @@ async fn get(url: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn ok_when_both_dependencies_answer() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
-    let host = InProcess::start(test_env(&db.url(), DEFAULT_REDIS), true).await;
+    let host = InProcess::start(test_env(&db.url(), &crate::services::redis_url()), true).await;
     let (base, _stop) = host.serve();
 
     let (code, body) = get(&format!("{base}/api/health")).await;
@@ -39,6 +39,7 @@ async fn ok_when_both_dependencies_answer() {
 
 #[tokio::test]
 async fn degraded_when_redis_port_is_closed() {
+    needs!(Postgres);
     let db = TestDb::create().await;
     let closed = format!("redis://127.0.0.1:{}", free_port());
     let host = InProcess::start(test_env(&db.url(), &closed), true).await;
@@ -55,6 +56,7 @@ async fn degraded_when_redis_port_is_closed() {
 
 #[tokio::test]
 async fn follows_a_redis_server_that_stops_and_comes_back() {
+    needs!(Postgres, RedisServer);
     let db = TestDb::create().await;
     let mut redis = RedisServer::start();
     let host = InProcess::start(test_env(&db.url(), &redis.url()), true).await;
@@ -83,8 +85,9 @@ async fn follows_a_redis_server_that_stops_and_comes_back() {
 
 #[tokio::test]
 async fn degraded_and_not_ready_when_the_database_is_unreachable() {
+    needs!(Redis);
     let closed = format!("postgres://postgres@127.0.0.1:{}/floh", free_port());
-    let host = InProcess::start(test_env(&closed, DEFAULT_REDIS), false).await;
+    let host = InProcess::start(test_env(&closed, &crate::services::redis_url()), false).await;
     let (base, _stop) = host.serve();
 
     let (code, body) = get(&format!("{base}/api/health")).await;
@@ -125,6 +128,7 @@ async fn answers_promptly_when_dependencies_accept_but_never_reply() {
 
 #[test]
 fn redis_helper_really_stops() {
+    needs!(RedisServer);
     // Guards the restart test above against a helper that silently leaves Redis running.
     let mut redis = RedisServer::start();
     redis.stop();

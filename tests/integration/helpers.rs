@@ -12,11 +12,16 @@ use floh::config::Settings;
 use sqlx::{Connection, PgConnection};
 use tokio::net::TcpListener;
 
-pub const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use crate::services::{self, Service};
 
 /// A port nobody listens on (bound, then released).
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The maintenance database, for creating and dropping the tests' own.
+fn admin_url() -> String {
+    services::postgres_url("postgres")
 }
 
 /// A database of its own, dropped when the test ends.
@@ -35,19 +40,19 @@ impl TestDb {
 
     /// Reserves a name; the database itself is created by whoever connects first (the host).
     pub fn reserve() -> Self {
+        services::expect(Service::Postgres);
         Self { name: Self::unique_name() }
     }
 
     pub async fn create() -> Self {
         let db = Self::reserve();
-        let mut admin =
-            PgConnection::connect(ADMIN_DATABASE_URL).await.expect("PostgreSQL at 127.0.0.1:5432");
+        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
         sqlx::query(&format!("CREATE DATABASE \"{}\"", db.name)).execute(&mut admin).await.unwrap();
         db
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+        services::postgres_url(&self.name)
     }
 
     pub async fn connect(&self) -> PgConnection {
@@ -55,7 +60,7 @@ impl TestDb {
     }
 
     pub async fn exists(name: &str) -> bool {
-        let mut admin = PgConnection::connect(ADMIN_DATABASE_URL).await.unwrap();
+        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
             .bind(name)
             .fetch_one(&mut admin)
@@ -72,7 +77,7 @@ impl Drop for TestDb {
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(ADMIN_DATABASE_URL).await {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
                     let _ = sqlx::query(&sql).execute(&mut admin).await;
                 }
             });
@@ -109,6 +114,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
+        services::expect(Service::RedisServer);
         let mut server = Self { port: free_port(), child: None };
         server.restart();
         server

@@ -10,7 +10,7 @@ use floh::plugins::executor::{JobFailure, JobOutput, JobRequest};
 use serde_json::Value;
 
 use crate::database::{Backend, Database};
-use crate::fixtures;
+use crate::{fixtures, services};
 
 pub const NOW: i64 = 1_800_000_000_000;
 
@@ -26,8 +26,8 @@ pub struct Host {
 }
 
 impl Host {
-    /// A plugin host over a fresh database and a PLUGINS_DIR holding `files` (fixture name,
-    /// file name), with `toml` as floh.toml.
+    /// A plugin host over a fresh PostgreSQL database (and Redis) and a PLUGINS_DIR holding
+    /// `files` (fixture name, file name), with `toml` as floh.toml.
     pub async fn start(files: &[(&str, &str)], toml: &str, env: &[(&str, &str)]) -> Self {
         Self::start_on(Backend::Postgres, files, toml, env).await
     }
@@ -56,9 +56,14 @@ impl Host {
         }
         let config = tempfile::tempdir().unwrap();
         std::fs::write(config.path().join("floh.toml"), toml).unwrap();
+        // PostgreSQL with Redis, as in production; SQLite with the embedded queue, as on a laptop.
+        let queue = match backend {
+            Backend::Postgres => ("REDIS_URL", services::redis_url()),
+            Backend::Sqlite => ("QUEUE_PATH", config.path().join("queue.db").display().to_string()),
+        };
         let mut pairs = vec![
             ("DATABASE_URL", db.url()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            queue,
             ("PLUGINS_DIR", dir.path().display().to_string()),
             ("PLUGIN_CACHE_DIR", fixtures::cache_dir().display().to_string()),
             ("FLOH_CONFIG", config.path().join("floh.toml").display().to_string()),

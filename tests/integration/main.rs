@@ -21,6 +21,7 @@ mod python;
 mod queue;
 mod reconciliation;
 mod reports;
+mod services;
 mod shutdown;
 mod smtp;
 mod traces;

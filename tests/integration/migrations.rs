@@ -1,6 +1,7 @@
 //! The schema: applied to a fresh database, idempotent, complete.
 
 use crate::helpers::{TestDb, env_pairs, run_floh};
+use crate::services::needs;
 
 const TABLES: &[&str] = &[
     "approvals",
@@ -39,6 +40,7 @@ async fn tables(db: &TestDb) -> Vec<String> {
 
 #[tokio::test]
 async fn floh_migrate_creates_the_database_and_every_table_idempotently() {
+    needs!(Postgres);
     let db = TestDb::reserve();
     assert!(!TestDb::exists(&db.name).await);
     let env = env_pairs(&[("DATABASE_URL", &db.url())]);
@@ -75,6 +77,7 @@ async fn migrate_fails_clearly_when_the_database_is_unreachable() {
 
 #[tokio::test]
 async fn the_schema_keeps_governance_invariants() {
+    needs!(Postgres);
     let db = TestDb::create().await;
     let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
     floh::database::MIGRATOR.run(&pool).await.unwrap();
@@ -130,6 +133,7 @@ fn by_table(rows: Vec<(String, String, String, bool)>) -> Columns {
 
 #[tokio::test]
 async fn the_sqlite_migrations_build_the_same_tables_and_columns() {
+    needs!(Postgres);
     let db = TestDb::create().await;
     floh::database::MIGRATOR.run(&mut db.connect().await).await.unwrap();
     let postgres = by_table(

@@ -10,6 +10,7 @@ fn dir() -> PathBuf {
 
 /// Installs the pinned packages once, unless `.ci/run` already installed every one of them.
 pub fn installed() -> &'static Path {
+    crate::services::expect(crate::services::Service::Node);
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
         let dir = dir();
@@ -31,7 +32,7 @@ pub fn installed() -> &'static Path {
 /// Runs `node <script> <args…>` with QUEUE_PREFIX (and REDIS_URL) set; returns the JSON line
 /// it prints.
 pub fn run(script: &str, args: &[&str], prefix: &str) -> serde_json::Value {
-    run_with(script, args, &[("QUEUE_PREFIX", prefix), ("REDIS_URL", "redis://127.0.0.1:6379")])
+    run_with(script, args, &[("QUEUE_PREFIX", prefix), ("REDIS_URL", &crate::services::redis_url())])
 }
 
 /// Runs `node <script> <args…>` with `env` set; returns the JSON line it prints.

@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 use floh::config::Settings;
 
 use crate::helpers::{InProcess, TestDb, env_pairs, test_env, with};
+use crate::services::needs;
 
 #[tokio::test]
 async fn pool_max_caps_connections_and_the_next_acquire_times_out() {
+    needs!(Postgres);
     let db = TestDb::create().await;
     let settings = Settings::load_from(env_pairs(&[
         ("DATABASE_URL", &db.url()),
@@ -48,9 +50,12 @@ async fn pool_max_caps_connections_and_the_next_acquire_times_out() {
 
 #[tokio::test]
 async fn pool_min_keeps_idle_connections_open() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
-    let env =
-        with(test_env(&db.url(), "redis://127.0.0.1:6379"), &[("DB_POOL_MIN", "3"), ("DB_POOL_MAX", "5")]);
+    let env = with(
+        test_env(&db.url(), &crate::services::redis_url()),
+        &[("DB_POOL_MIN", "3"), ("DB_POOL_MAX", "5")],
+    );
     let _host = InProcess::start(env, false).await;
     // Watch from outside the host's pool.
     let mut observer = db.connect().await;

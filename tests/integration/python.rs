@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub const TOKEN: &str = "scim-test-token";
 
 fn venv() -> &'static Path {
+    crate::services::expect(crate::services::Service::Python);
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");

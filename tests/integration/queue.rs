@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::fixtures;
 use crate::helpers::{InProcess, TestDb, run_floh, test_env, with};
 use crate::node;
+use crate::services::needs;
 
 /// A key prefix of the test's own, removed when it ends.
 pub struct TestQueue {
@@ -21,12 +22,14 @@ impl TestQueue {
 
     /// The variables a `floh` command needs to reach this queue.
     pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let queue = [("REDIS_URL", "redis://127.0.0.1:6379"), ("QUEUE_PREFIX", self.prefix.as_str())];
+        let redis = crate::services::redis_url();
+        let queue = [("REDIS_URL", redis.as_str()), ("QUEUE_PREFIX", self.prefix.as_str())];
         crate::helpers::env_pairs(&[&queue[..], extra].concat())
     }
 
     fn redis() -> redis::Connection {
-        redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap()
+        crate::services::expect(crate::services::Service::Redis);
+        redis::Client::open(crate::services::redis_url()).unwrap().get_connection().unwrap()
     }
 
     /// Stream timestamps (ms) of the `active` events of job `id`: when each attempt began.
@@ -100,7 +103,8 @@ impl Host {
         overrides.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let host =
-            InProcess::start(with(test_env(&db.url(), "redis://127.0.0.1:6379"), &overrides), true).await;
+            InProcess::start(with(test_env(&db.url(), &crate::services::redis_url()), &overrides), true)
+                .await;
         let base = host.url("");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = host.app.router();
@@ -173,6 +177,7 @@ pub async fn wait_for(queue: &TestQueue, id: &str, limit: Duration, done: impl F
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_producers_job_runs_in_floh_and_node_sees_the_result() {
+    needs!(Postgres, Redis, Node);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hello"], "", &[]).await;
     let job = add_and_wait(&queue, "hello", r#"{"name":"node"}"#);
@@ -183,6 +188,7 @@ async fn a_node_producers_job_runs_in_floh_and_node_sees_the_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() {
+    needs!(Redis, Node);
     let queue = TestQueue::new();
     let env = queue.env(&[]);
     let (code, stdout, stderr) =
@@ -215,6 +221,7 @@ async fn a_job_floh_enqueues_looks_right_to_node_and_a_node_worker_can_run_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_failure_fails_at_once_with_its_reason_and_trace() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hostile"], "", &[]).await;
     let job = add_and_wait(&queue, "hostile", r#"{"do":"query"}"#);
@@ -260,11 +267,13 @@ async fn retries_with_base_delay(base_ms: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retryable_failure_is_attempted_four_times_with_doubling_gaps() {
+    needs!(Postgres, Redis);
     retries_with_base_delay(400).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runbook_retry_policy_waits_5_10_and_20_seconds() {
+    needs!(Postgres, Redis);
     retries_with_base_delay(5000).await;
 }
 
@@ -283,7 +292,7 @@ fn serve_env(
     ];
     overrides.extend_from_slice(extra);
     let cache = fixtures::cache_dir();
-    let mut env = with(test_env(&db.url(), "redis://127.0.0.1:6379"), &overrides);
+    let mut env = with(test_env(&db.url(), &crate::services::redis_url()), &overrides);
     env.push(("PLUGIN_CACHE_DIR".to_owned(), cache.display().to_string()));
     env
 }
@@ -313,6 +322,7 @@ fn replica(env: &[(String, String)]) -> crate::helpers::FlohProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_was_killed_is_run_again_by_another() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let db = TestDb::create().await;
     let plugins = plugins_dir();
@@ -333,6 +343,7 @@ async fn a_job_whose_worker_was_killed_is_run_again_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_running_job_finish_then_exits_zero() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let db = TestDb::create().await;
     let plugins = plugins_dir();
@@ -347,6 +358,7 @@ async fn sigterm_lets_a_running_job_finish_then_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_longer_than_the_grace_period_is_left_to_another_worker() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let db = TestDb::create().await;
     let plugins = plugins_dir();
@@ -378,6 +390,7 @@ fn scheduler<'a>(listed: &'a [Value], key: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_default_schedules_become_job_schedulers_unless_configured_otherwise() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(
         &queue,
@@ -409,6 +422,7 @@ async fn plugin_default_schedules_become_job_schedulers_unless_configured_otherw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_report_rows_create_change_and_remove_their_schedulers() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[]).await;
     let mut conn = host.db.connect().await;
@@ -460,6 +474,7 @@ async fn scheduled_report_rows_create_change_and_remove_their_schedulers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_run_every_occurrence_exactly_once() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let db = TestDb::create().await;
     let plugins = plugins_dir();
@@ -506,6 +521,7 @@ async fn three_replicas_run_every_occurrence_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_resumes_by_itself_after_redis_restarts() {
+    needs!(Postgres, RedisServer);
     let queue = TestQueue::new();
     let mut redis = crate::helpers::RedisServer::start();
     let url = redis.url();
@@ -541,6 +557,7 @@ async fn the_worker_resumes_by_itself_after_redis_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_failed_set_keeps_the_newest_5000() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[("WORKER_CONCURRENCY", "16")]).await;
     let settings = floh::config::Settings::load_from(queue.env(&[])).unwrap();
@@ -591,6 +608,7 @@ async fn the_failed_set_keeps_the_newest_5000() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bull_board_lists_floh_jobs_failures_schedulers_and_workers() {
+    needs!(Postgres, Redis, Node);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hostile", "stuck-run-recovery"], "", &[]).await;
     host.sync_schedules().await;
@@ -626,6 +644,7 @@ async fn bull_board_lists_floh_jobs_failures_schedulers_and_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_adds_jobs_through_the_same_producer() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[]).await;
     let client = reqwest::Client::new();
@@ -672,6 +691,7 @@ async fn the_admin_api_adds_jobs_through_the_same_producer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_now_runs_log_retention_at_once() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let grants = "[plugins.log-retention]\ngrants = [\"db\", \"settings\", \"audit\"]\n";
     let host = Host::start(&queue, &["log-retention"], grants, &[("LOG_RETENTION_DAYS", "30")]).await;
@@ -706,6 +726,7 @@ async fn purge_now_runs_log_retention_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_schedule_rows_get_trigger_workflow_schedulers() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[]).await;
     let mut conn = host.db.connect().await;
@@ -747,6 +768,7 @@ async fn workflow_schedule_rows_get_trigger_workflow_schedulers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_added_from_the_command_line_act_on_the_demo_data() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let jobs = ["role-expiry-check", "document-expiry-check", "stuck-run-recovery"];
     let host = Host::start(&queue, &jobs, &fixtures::example_toml(), &[]).await;
@@ -788,6 +810,7 @@ async fn scrape(host: &Host) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_jobs_plugin_runs_requests_and_health_checks() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &["hello", "hostile"], "", &[]).await;
     let ok = r#"floh_plugin_run_seconds_count{plugin="hello",outcome="ok"}"#;
@@ -834,6 +857,7 @@ async fn metrics_count_jobs_plugin_runs_requests_and_health_checks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_schedules_an_approvals_reminder_and_escalation() {
+    needs!(Postgres, Redis);
     let queue = TestQueue::new();
     let host = Host::start(&queue, &[], "", &[]).await;
     let mut conn = host.db.connect().await;
@@ -888,6 +912,7 @@ async fn the_admin_api_schedules_an_approvals_reminder_and_escalation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_runs_checkpoints_and_report_deliveries_on_their_own() {
+    needs!(Postgres, Redis, Node);
     let queue = TestQueue::new();
     let sink = crate::smtp::SmtpSink::start();
     let checkpoints = tempfile::tempdir().unwrap();

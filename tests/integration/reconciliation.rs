@@ -7,6 +7,7 @@ use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
 use crate::python::{ScimServer, TOKEN};
+use crate::services::needs;
 
 /// A floh database with users alice, bob and carol, and a SCIM system holding alice, bob and
 /// an account nobody owns: `finance` (alice and the stranger) and `admins` (bob). Governance
@@ -99,6 +100,7 @@ on_both_databases!(
 );
 
 async fn report_mode_records_drift_and_a_failing_connector_stops_nothing(backend: Backend) {
+    needs!(Python);
     let reconciling = Reconciling::start(backend, "report").await;
     let results = reconciling.run().await;
     assert_eq!(results.len(), 2, "the disabled connector is skipped: {results:?}");
@@ -142,6 +144,7 @@ async fn report_mode_records_drift_and_a_failing_connector_stops_nothing(backend
 }
 
 async fn remediate_mode_fixes_memberships_and_audits_each_change(backend: Backend) {
+    needs!(Python);
     let reconciling = Reconciling::start(backend, "remediate").await;
     let hr = reconciling.run().await[1].clone();
     assert_eq!((&hr["status"], &hr["fixed"], &hr["missing"]), (&json!("ok"), &json!(2), &json!(2)), "{hr}");

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::database::{Backend, on_both_databases, params};
 use crate::fixtures::example_toml;
 use crate::job_host::{Host, now};
+use crate::services::needs;
 use crate::smtp::SmtpSink;
 
 struct Reporting {
@@ -67,6 +68,7 @@ on_both_databases!(
 );
 
 async fn a_report_is_mailed_once_per_occurrence_with_its_csv(backend: Backend) {
+    needs!(Node);
     let reporting = Reporting::start(backend).await;
     reporting.report("weekly-access", "active-assignments", json!({}), false).await;
     let due = now() - Duration::hours(1);
@@ -118,6 +120,7 @@ async fn a_report_is_mailed_once_per_occurrence_with_its_csv(backend: Backend) {
 }
 
 async fn report_types_select_their_rows_and_empty_ones_may_be_skipped(backend: Backend) {
+    needs!(Node);
     let reporting = Reporting::start(backend).await;
     reporting.report("expiring", "expiring-assignments", json!({ "days": 31 }), false).await;
     reporting.report("failures", "failed-runs", json!({}), true).await;

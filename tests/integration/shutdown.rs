@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 
 use crate::helpers::{FlohProcess, HangingServer, InProcess, TestDb, test_env, with};
+use crate::services::needs;
 
 /// Polls until a new TCP connection to `addr` is refused.
 async fn wait_refused(addr: std::net::SocketAddr, limit: Duration) {
@@ -17,6 +18,7 @@ async fn wait_refused(addr: std::net::SocketAddr, limit: Duration) {
 
 #[tokio::test]
 async fn in_flight_requests_finish_while_health_says_503_and_new_connections_are_refused() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
     // A Redis that hangs makes each health request take the full check timeout (1 s), so one
     // can be in flight when shutdown begins.
@@ -59,8 +61,9 @@ async fn in_flight_requests_finish_while_health_says_503_and_new_connections_are
 
 #[tokio::test]
 async fn a_request_that_outlives_the_grace_period_is_named() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
-    let env = with(test_env(&db.url(), "redis://127.0.0.1:6379"), &[("SHUTDOWN_GRACE_SECONDS", "1")]);
+    let env = with(test_env(&db.url(), &crate::services::redis_url()), &[("SHUTDOWN_GRACE_SECONDS", "1")]);
     let host = InProcess::start(env, true).await;
     let base = host.url("");
     let router = host.app.router().route("/test/stuck", get(std::future::pending::<&'static str>));
@@ -78,6 +81,7 @@ async fn a_request_that_outlives_the_grace_period_is_named() {
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero_within_the_grace_period() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
     let hanging = HangingServer::start().await;
     // The probe hangs on Redis for up to 4 s; SIGTERM comes a second into it, late enough for
@@ -110,8 +114,9 @@ async fn sigterm_drains_and_exits_zero_within_the_grace_period() {
 
 #[tokio::test]
 async fn sigint_shuts_down_too() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
-    let mut floh = FlohProcess::spawn(&test_env(&db.url(), "redis://127.0.0.1:6379"), &["serve"]);
+    let mut floh = FlohProcess::spawn(&test_env(&db.url(), &crate::services::redis_url()), &["serve"]);
     floh.wait_listening();
     let response = reqwest::get(floh.url("/api/health")).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -122,6 +127,7 @@ async fn sigint_shuts_down_too() {
 
 #[tokio::test]
 async fn exceeding_the_grace_period_exits_non_zero_and_says_what_ran() {
+    needs!(Postgres, Redis);
     let db = TestDb::create().await;
     let hanging = HangingServer::start().await;
     // Health checks that wait 5 s on a hanging Redis outlive a 1 s grace period.

@@ -8,9 +8,11 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 
 use crate::helpers::{FlohProcess, TestDb, run_floh, test_env, with};
+use crate::services::needs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_to_the_otlp_endpoint_and_logs_name_their_trace() {
+    needs!(Postgres, Redis);
     let (received, mut exports) = tokio::sync::mpsc::unbounded_channel::<(String, Bytes)>();
     let collector = axum::Router::new().route(
         "/v1/traces",
@@ -30,7 +32,7 @@ async fn spans_are_exported_to_the_otlp_endpoint_and_logs_name_their_trace() {
     let db = TestDb::create().await;
     let queue = crate::queue::TestQueue::new();
     let env = with(
-        test_env(&db.url(), "redis://127.0.0.1:6379"),
+        test_env(&db.url(), &crate::services::redis_url()),
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("LOG_FORMAT", "json"),
