@@ -76,6 +76,7 @@ impl Database {
             pool_min: 0,
             idle_timeout: std::time::Duration::from_secs(30),
             connection_timeout: std::time::Duration::from_secs(5),
+            lock_wait: std::time::Duration::from_secs(30),
         };
         let pool = floh::database::connect_lazy(&settings).unwrap();
         floh::database::migrate(&settings, &pool).await.unwrap();

@@ -236,6 +236,27 @@ async fn values_cross_the_db_capability_with_their_types(backend: Backend) {
     assert!(broken.starts_with("invalid request:") && broken.contains("nope"), "{broken}");
 }
 
+/// SQLite has one writer at a time: a job's write waits for the lock as long as the job holding
+/// it may run (its plugin timeout), not merely DB_POOL_CONNECTION_TIMEOUT_MS, so it is not failed
+/// for another job's sake.
+#[tokio::test]
+async fn on_sqlite_a_job_waits_for_the_write_lock_another_writer_holds() {
+    let grants = "[plugins.hostile]\ngrants = [\"db\"]\n";
+    let env = [("DB_POOL_CONNECTION_TIMEOUT_MS", "1000")];
+    let host = Host::start_on(Backend::Sqlite, &[("hostile", "hostile.wasm")], grants, &env).await;
+    seed_workflow(&host.db).await;
+    let mut holder = host.db.pool.begin().await.unwrap();
+    holder.execute("UPDATE workflows SET name = 'held' WHERE id = 'wf'", vec![]).await.unwrap();
+    let job =
+        sql(&host, "UPDATE workflows SET name = 'job' WHERE id = 'wf' RETURNING name", serde_json::json!([]));
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        holder.commit().await.unwrap();
+    };
+    let (done, ()) = tokio::join!(job, release);
+    assert_eq!(done.unwrap()["rows"], serde_json::json!([[{ "text": "job" }]]));
+}
+
 const STUCK_RUN_GRANTS: &str = "[plugins.stuck-run-recovery]\ngrants = [\"db\", \"settings\"]\n";
 
 async fn stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent(backend: Backend) {

@@ -62,6 +62,10 @@ pub struct DatabaseSettings {
     pub pool_min: u32,
     pub idle_timeout: Duration,
     pub connection_timeout: Duration,
+    /// How long a writer waits for a SQLite file's write lock: as long as a job may hold it
+    /// (the longest plugin timeout, since a job's transaction ends with its run), and at least
+    /// the connection timeout.
+    pub lock_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -553,6 +557,12 @@ impl Validator {
                     pool_min: pool_min?,
                     idle_timeout: idle_timeout?,
                     connection_timeout: connection_timeout?,
+                    lock_wait: plugin_policies
+                        .values()
+                        .filter_map(|policy| policy.timeout)
+                        .chain([plugin_timeout?, connection_timeout?])
+                        .max()
+                        .expect("two timeouts at least"),
                 },
                 redis_url: redis_url?.map(|url| Secret::new(url.into())),
                 stuck_run_timeout_minutes: stuck_run_timeout_minutes?,

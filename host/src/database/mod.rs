@@ -79,8 +79,8 @@ pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Db, DatabaseError> {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            // Writers take turns (see `begin`); one waits for another up to this long.
-            .busy_timeout(settings.connection_timeout.max(Duration::from_secs(5)));
+            // Writers take turns (see `begin`): one waits for another as long as a job may last.
+            .busy_timeout(settings.lock_wait);
         if let Some(folder) = options.get_filename().parent().filter(|f| !f.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder)
                 .map_err(|source| DatabaseError::Folder { path: folder.display().to_string(), source })?;
