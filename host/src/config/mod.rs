@@ -324,7 +324,12 @@ impl Validator {
     }
 
     fn report(&mut self, var: &Var, why: impl std::fmt::Display) {
-        let shown = self.raw.get(var.name).map(|value| secrets::redact(var, value));
+        // A value still at its default is not shown: it reads as what it is, a variable not set.
+        let shown = self
+            .raw
+            .get(var.name)
+            .filter(|value| Some(value.as_str()) != var.default)
+            .map(|value| secrets::redact(var, value));
         let message = match shown {
             Some(value) => format!("{}={value}: {why}", var.name),
             None => format!("{}: {why}", var.name),
@@ -774,6 +779,45 @@ mod tests {
         assert!(
             problems.iter().any(|p| p.starts_with("DATABASE_URL") && p.contains("not set")),
             "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn a_single_production_host_may_run_on_files_named_explicitly() {
+        let settings = Settings::load_from(
+            [
+                ("FLOH_ENV", "production"),
+                ("QUEUE_BACKEND", "embedded"),
+                ("DATABASE_URL", "sqlite:///var/lib/floh/floh.db"),
+                ("AUDIT_SIGNING_KEY", &"4f".repeat(32)),
+                ("ADMIN_TOKEN", "b0c1b4a9e2f84e1f9a7d6c5b4a3f2e1d"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .expect("production on files validates");
+        assert_eq!(settings.database.url.expose(), "sqlite:///var/lib/floh/floh.db");
+        // The development default is a file too, but production does not take it silently.
+        let problems = messages(&[("FLOH_ENV", "production")]);
+        assert!(
+            problems.iter().any(|p| p.starts_with("DATABASE_URL: not set")
+                && p.contains("or at sqlite://<file> for a single host")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn the_sqlite_lock_wait_covers_the_longest_job() {
+        let load = |pairs: &[(&str, &str)]| {
+            Settings::load_from(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .unwrap()
+                .database
+                .lock_wait
+        };
+        assert_eq!(load(&[]), Duration::from_secs(300), "PLUGIN_TIMEOUT_SECONDS");
+        assert_eq!(
+            load(&[("PLUGIN_TIMEOUT_SECONDS", "1")]),
+            Duration::from_secs(5),
+            "the connection timeout"
         );
     }
 
