@@ -10,11 +10,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{MigrateDatabase, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::migrate::{MigrateDatabase, MigrateError, Migrator};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::config::DatabaseSettings;
@@ -61,7 +60,7 @@ pub enum DatabaseError {
     #[error("could not create the folder of the database file {path}: {source}")]
     Folder { path: String, source: std::io::Error },
     #[error("migrating the database failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] MigrateError),
 }
 
 /// Whether DATABASE_URL names a SQLite file.
@@ -85,24 +84,18 @@ pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Db, DatabaseError> {
             std::fs::create_dir_all(folder)
                 .map_err(|source| DatabaseError::Folder { path: folder.display().to_string(), source })?;
         }
-        return Ok(Either::Sqlite(
-            SqlitePoolOptions::new()
-                .max_connections(settings.pool_max)
-                .min_connections(settings.pool_min)
-                .idle_timeout(Some(settings.idle_timeout))
-                .acquire_timeout(settings.connection_timeout)
-                .connect_lazy_with(options),
-        ));
+        return Ok(Either::Sqlite(pool_options(settings).connect_lazy_with(options)));
     }
     let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Url)?;
-    Ok(Either::Postgres(
-        PgPoolOptions::new()
-            .max_connections(settings.pool_max)
-            .min_connections(settings.pool_min)
-            .idle_timeout(Some(settings.idle_timeout))
-            .acquire_timeout(settings.connection_timeout)
-            .connect_lazy_with(options),
-    ))
+    Ok(Either::Postgres(pool_options(settings).connect_lazy_with(options)))
+}
+
+fn pool_options<DB: sqlx::Database>(settings: &DatabaseSettings) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(settings.pool_max)
+        .min_connections(settings.pool_min)
+        .idle_timeout(Some(settings.idle_timeout))
+        .acquire_timeout(settings.connection_timeout)
 }
 
 impl Db {
@@ -180,13 +173,17 @@ pub async fn ensure_exists(settings: &DatabaseSettings) -> Result<(), DatabaseEr
 }
 
 /// Creates the database if needed and applies every pending migration. Safe to run from
-/// several replicas at once: sqlx serialises migrations with an advisory lock (PostgreSQL) or
-/// the file's write lock (SQLite).
+/// several processes at once: sqlx serialises PostgreSQL migrations with an advisory lock;
+/// for SQLite, which sqlx does not lock, one write transaction holds the whole run.
 pub async fn migrate(settings: &DatabaseSettings, db: &Db) -> Result<(), DatabaseError> {
     ensure_exists(settings).await?;
     match db {
         Either::Postgres(pool) => MIGRATOR.run(pool).await?,
-        Either::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+        Either::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(MigrateError::Execute)?;
+            SQLITE_MIGRATOR.run(&mut *tx).await?;
+            tx.commit().await.map_err(MigrateError::Execute)?;
+        }
     }
     Ok(())
 }
@@ -204,6 +201,32 @@ pub async fn ping(db: &Db, timeout: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::config::Secret;
+
+    /// Two hosts starting on the same new file at once both end up with the whole schema.
+    #[tokio::test]
+    async fn hosts_migrating_one_sqlite_file_at_once_take_turns() {
+        let dir = std::env::temp_dir().join(format!("floh-migrate-{}", uuid::Uuid::new_v4()));
+        let settings = DatabaseSettings {
+            url: Secret::new(format!("sqlite://{}", dir.join("floh.db").display())),
+            pool_max: 2,
+            pool_min: 0,
+            idle_timeout: Duration::from_secs(10),
+            connection_timeout: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(30),
+        };
+        let (first, second) = (connect_lazy(&settings).unwrap(), connect_lazy(&settings).unwrap());
+        let (a, b) = tokio::join!(migrate(&settings, &first), migrate(&settings, &second));
+        a.unwrap();
+        b.unwrap();
+        let Either::Sqlite(pool) = &first else { unreachable!() };
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(pool).await.unwrap();
+        assert_eq!(applied, SQLITE_MIGRATOR.iter().count() as i64);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     /// The text sqlx writes for a timestamp on SQLite sorts in time order whatever fractional
     /// digits each value needs, which is what every `ORDER BY` and `<` on a timestamp relies on.
