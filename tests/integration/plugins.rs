@@ -25,6 +25,7 @@ on_both_databases!(
     stuck_run_recovery_fails_only_stuck_runs_and_is_idempotent,
     stuck_run_timeout_falls_back_to_the_environment,
     values_cross_the_db_capability_with_their_types,
+    a_job_that_writes_then_logs_keeps_both,
 );
 
 async fn hello_runs_and_logs_into_system_log(backend: Backend) {
@@ -166,6 +167,25 @@ async fn seed_run(db: &Database, id: &str, status: &str, updated_at: DateTime<Ut
 
 async fn run_state(db: &Database, id: &str) -> (String, Option<String>, DateTime<Utc>) {
     db.one("SELECT status, failure_reason, updated_at FROM workflow_runs WHERE id = $1", params![id]).await
+}
+
+/// A log line written while the job holds its transaction is stored outside it: on SQLite,
+/// where that transaction holds the file's write lock, once the transaction ends.
+async fn a_job_that_writes_then_logs_keeps_both(backend: Backend) {
+    let grants = "[plugins.hostile]\ngrants = [\"db\"]\n";
+    let host = Host::start_on(backend, &[("hostile", "hostile.wasm")], grants, &[]).await;
+    seed_workflow(&host.db).await;
+    seed_run(&host.db, "r1", "running", now()).await;
+    let run = host.run("hostile", serde_json::json!({ "do": "write-then-log" }));
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("the log line does not wait for the job's own transaction")
+        .unwrap();
+    assert_eq!(done.output, r#"{"changed":1}"#);
+    assert_eq!(run_state(&host.db, "r1").await.0, "cancelled");
+    let logged: Vec<String> =
+        host.db.column("SELECT message FROM system_log WHERE source = 'plugin:hostile'", vec![]).await;
+    assert_eq!(logged, ["cancelled 1 runs"]);
 }
 
 /// Runs `sql` with `params` (tagged values) through the hostile plugin's `db` grant.
