@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use floh::audit::checkpoint::{Document, FileStore};
+use floh::audit::checkpoint::{Document, FileStore, Verify};
 use floh::audit::store::Store;
 use floh::audit::verify::{Summary, VerifyError};
 use floh::audit::{AuditEvent, Signer};

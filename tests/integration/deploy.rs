@@ -77,15 +77,18 @@ fn the_image_serves_the_same_port_plugins_folder_and_liveness_path() {
     assert!(dockerfile.contains("plugins/build.sh"), "the image bundles the plugins the Justfile builds");
 }
 
-/// The job plugins in `plugins/` (every crate there but the SDK and the shared access code).
+/// The job plugins in `plugins/`.
 fn job_plugins() -> std::collections::BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap())
-        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        // A job plugin is built as a component (cdylib); the SDK and the shared crates are not.
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.contains("crate-type = [\"cdylib\"]"))
+        })
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "sdk" && name != "access")
         .collect()
 }
 

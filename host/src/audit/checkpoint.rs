@@ -1,48 +1,11 @@
-//! Signed audit checkpoints: their format, and the store they are published to.
-//!
-//! A checkpoint document is JSON:
-//!
-//! ```json
-//! {"record": "<record JSON, as text>", "recordHash": "<sha256 of record>",
-//!  "keyId": "…", "signature": "<ed25519 over record, hex>"}
-//! ```
-//!
-//! and the record it signs is
-//! `{"version":1,"firstSeq":…,"lastSeq":…,"count":…,"lastHash":"…","prevCheckpointHash":"…",
-//! "createdAt":"…","keyId":"…"}`: audit_log rows firstSeq..lastSeq, the hash of the last,
-//! and the previous checkpoint's recordHash (the genesis hash for the first).
+//! Signed audit checkpoints: checking the format (defined in `floh-checkpoint`, which the
+//! audit-checkpoint plugin writes with), and the store they are published to.
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+pub use floh_checkpoint::{Document, Record, name};
 
 use super::{Signer, sha256_hex};
-
-/// The signed part of a checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Record {
-    pub version: u32,
-    pub first_seq: i64,
-    pub last_seq: i64,
-    pub count: i64,
-    pub last_hash: String,
-    pub prev_checkpoint_hash: String,
-    pub created_at: String,
-    pub key_id: String,
-}
-
-/// A checkpoint as published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Document {
-    /// The record's JSON text, exactly as signed.
-    pub record: String,
-    pub record_hash: String,
-    pub key_id: String,
-    /// Hex.
-    pub signature: String,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
@@ -56,13 +19,19 @@ pub enum DocumentError {
     BadSignature,
 }
 
-impl Document {
-    pub fn parse(text: &str) -> Result<Self, DocumentError> {
+/// Reading and checking a published document.
+pub trait Verify: Sized {
+    fn parse(text: &str) -> Result<Self, DocumentError>;
+    /// The record, after checking the hash, the key and the signature.
+    fn verify(&self, signer: &Signer) -> Result<Record, DocumentError>;
+}
+
+impl Verify for Document {
+    fn parse(text: &str) -> Result<Self, DocumentError> {
         serde_json::from_str(text).map_err(|e| DocumentError::Malformed(e.to_string()))
     }
 
-    /// The record, after checking the hash, the key and the signature.
-    pub fn verify(&self, signer: &Signer) -> Result<Record, DocumentError> {
+    fn verify(&self, signer: &Signer) -> Result<Record, DocumentError> {
         if sha256_hex(self.record.as_bytes()) != self.record_hash {
             return Err(DocumentError::HashMismatch);
         }
@@ -206,11 +175,6 @@ pub(super) fn public_key_json(signer: &Signer) -> String {
     format!("{:#}\n", public_key(signer))
 }
 
-/// The file name of the checkpoint ending at `last_seq`: zero-padded, so names sort by sequence.
-pub fn name(last_seq: i64) -> String {
-    format!("checkpoint-{last_seq:012}.json")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +192,7 @@ mod tests {
     fn documents_verify_only_unaltered_and_signed_by_this_key() {
         let signer = Signer::new(&[3; 32]);
         let record = Record {
-            version: 1,
+            version: floh_checkpoint::VERSION,
             first_seq: 1,
             last_seq: 2,
             count: 2,

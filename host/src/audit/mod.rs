@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::database::{Either, Tx};
 
-/// `prev_hash` of the first row.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use floh_checkpoint::GENESIS_HASH;
 
 /// One event, as a plugin or the host reports it.
 #[derive(Debug, Clone)]

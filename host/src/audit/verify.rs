@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::checkpoint::{Document, Record, StoreError};
+use super::checkpoint::{Document, Record, StoreError, Verify};
 use super::store::Store;
 use super::{AuditEvent, GENESIS_HASH, Signer, entry_hash};
 use crate::database::Db;

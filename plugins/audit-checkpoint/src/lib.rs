@@ -6,37 +6,12 @@
 //! written from what the store holds, so a retried run settles on the published document. No
 //! new entries, no checkpoint. `floh audit verify` checks them all.
 
+use floh_checkpoint::{Document, GENESIS_HASH, Record};
 use floh_plugin_sdk::{Capability, Job, JobError, Outcome, Plugin, PluginInfo, audit, clock, db, log};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 struct AuditCheckpoint;
-
-/// `prev_checkpoint_hash` of the first checkpoint: the audit chain's genesis value.
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Record {
-    version: u32,
-    first_seq: i64,
-    last_seq: i64,
-    count: i64,
-    last_hash: String,
-    prev_checkpoint_hash: String,
-    created_at: String,
-    key_id: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Document {
-    record: String,
-    record_hash: String,
-    key_id: String,
-    signature: String,
-}
 
 impl Plugin for AuditCheckpoint {
     fn describe() -> PluginInfo {
@@ -55,7 +30,7 @@ impl Plugin for AuditCheckpoint {
                 row.required("last_seq", db::Row::integer)?,
                 row.required("record_hash", db::Row::text)?.to_owned(),
             ),
-            None => (0, GENESIS.to_owned()),
+            None => (0, GENESIS_HASH.to_owned()),
         };
         let span = db::query(
             "SELECT count(*) AS count, max(seq) AS last_seq FROM audit_log WHERE seq > $1",
@@ -70,7 +45,7 @@ impl Plugin for AuditCheckpoint {
         let last_hash =
             last_hash.iter().next().ok_or_else(|| JobError::Retryable("the last entry vanished".into()))?;
         let record = Record {
-            version: 1,
+            version: floh_checkpoint::VERSION,
             first_seq: after + 1,
             last_seq,
             count: span.required("count", db::Row::integer)?,
@@ -88,7 +63,7 @@ impl Plugin for AuditCheckpoint {
             record,
         };
         let document = serde_json::to_string(&document).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let published = audit::publish_checkpoint(&format!("checkpoint-{last_seq:012}.json"), &document)?;
+        let published = audit::publish_checkpoint(&floh_checkpoint::name(last_seq), &document)?;
 
         // What the store holds is what counts.
         let stored: Document = serde_json::from_str(&published.document)
