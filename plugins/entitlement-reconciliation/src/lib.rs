@@ -57,6 +57,9 @@ impl Plugin for EntitlementReconciliation {
             });
         }
         let users = users_by_login()?;
+        // End the reading transaction before talking to the connected systems: on SQLite an
+        // open transaction holds the file's write lock, which other jobs would wait for.
+        db::commit()?;
         let mut results = Vec::new();
         for connector in &connectors {
             let now = clock::now();
