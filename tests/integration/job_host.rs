@@ -26,10 +26,11 @@ pub struct Host {
 }
 
 impl Host {
-    /// A plugin host over a fresh PostgreSQL database (and Redis) and a PLUGINS_DIR holding
-    /// `files` (fixture name, file name), with `toml` as floh.toml.
+    /// A plugin host over a fresh SQLite database (with the embedded queue: nothing to
+    /// install) and a PLUGINS_DIR holding `files` (fixture name, file name), with `toml` as
+    /// floh.toml. For what does not depend on the database.
     pub async fn start(files: &[(&str, &str)], toml: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_on(Backend::Postgres, files, toml, env).await
+        Self::start_on(Backend::Sqlite, files, toml, env).await
     }
 
     /// Like [`Host::start`] on the database `backend`.

@@ -40,7 +40,6 @@ async fn hello_runs_and_logs_into_system_log(backend: Backend) {
 
 #[tokio::test]
 async fn an_unknown_job_type_or_malformed_data_fails_permanently() {
-    needs!(Postgres);
     let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
     let failure = host.run("nobody-handles-this", serde_json::json!({})).await.unwrap_err();
     assert_eq!(
@@ -69,7 +68,6 @@ async fn an_unknown_job_type_or_malformed_data_fails_permanently() {
 
 #[tokio::test]
 async fn an_infinite_loop_times_out_and_the_next_job_runs() {
-    needs!(Postgres);
     let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
     let started = Instant::now();
     let failure = host.run("hostile", serde_json::json!({ "do": "loop" })).await.unwrap_err();
@@ -83,7 +81,6 @@ async fn an_infinite_loop_times_out_and_the_next_job_runs() {
 
 #[tokio::test]
 async fn a_memory_bomb_hits_the_memory_limit() {
-    needs!(Postgres);
     let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
     let failure = host.run("hostile", serde_json::json!({ "do": "oom" })).await.unwrap_err();
     assert_eq!(failure.reason, "plugin exceeded its memory limit of 32 MiB");
@@ -92,7 +89,6 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn a_panic_fails_with_its_message_and_deep_recursion_with_stack_overflow() {
-    needs!(Postgres);
     let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
     let failure = host.run("hostile", serde_json::json!({ "do": "panic" })).await.unwrap_err();
     assert!(failure.reason.starts_with("plugin trapped (panic): "), "{}", failure.reason);
@@ -126,7 +122,6 @@ async fn an_ungranted_capability_is_refused_and_named(backend: Backend) {
 
 #[tokio::test]
 async fn plugins_see_no_host_files_and_no_environment() {
-    needs!(Postgres);
     let host = Host::start(&[("hostile", "hostile.wasm")], HOSTILE_LIMITS, &[]).await;
     let output = host.output("hostile", serde_json::json!({ "do": "read-file" })).await;
     assert_eq!(output["read"], false, "{output}");
@@ -335,7 +330,6 @@ async fn stuck_run_timeout_falls_back_to_the_environment(backend: Backend) {
 
 #[tokio::test]
 async fn bad_files_are_refused_with_their_reason() {
-    needs!(Postgres);
     let truncated = &fixtures::bytes("hello")[..60_000];
     let host = Host::start(
         &[
@@ -388,7 +382,6 @@ async fn bad_files_are_refused_with_their_reason() {
 
 #[tokio::test]
 async fn a_bad_replacement_keeps_the_previous_version_serving() {
-    needs!(Postgres);
     let host = Host::start(&[("hello", "hello.wasm")], "", &[]).await;
     fixtures::install(host.dir.path(), "hello.wasm", b"\0asm garbage");
     host.plugins.registry.sync().await;
@@ -405,12 +398,11 @@ async fn a_bad_replacement_keeps_the_previous_version_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_swap_lets_running_jobs_finish_on_their_version() {
-    needs!(Postgres);
     // Compile v2 into the shared cache first, so the swap itself takes milliseconds.
     drop(Host::start(&[("hello-v2", "hello.wasm")], "", &[]).await);
     // Real time: the in-flight job keeps busy for 3 s of it.
     let host = Arc::new(
-        Host::start_with(Backend::Postgres, &[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await,
+        Host::start_with(Backend::Sqlite, &[("hello", "hello.wasm")], "", &[], Arc::new(SystemClock)).await,
     );
     let lifecycle = Lifecycle::new();
     host.plugins.watch(&lifecycle);
@@ -434,7 +426,6 @@ async fn hot_swap_lets_running_jobs_finish_on_their_version() {
 
 #[tokio::test]
 async fn a_second_start_loads_from_the_compiled_plugin_cache() {
-    needs!(Postgres);
     let cache = tempfile::tempdir().unwrap();
     let cache_env = cache.path().display().to_string();
     let env = [("PLUGIN_CACHE_DIR", cache_env.as_str())];
@@ -541,7 +532,7 @@ fn mail_to(to: &[&str]) -> Value {
 
 #[tokio::test]
 async fn mail_reaches_a_real_smtp_server_with_its_attachment() {
-    needs!(Postgres, Node);
+    needs!(Node);
     let sink = crate::smtp::SmtpSink::start();
     let host = mailer(&[("SMTP_URL", &sink.url()), ("MAIL_FROM", "Floh <floh@example.com>")]).await;
     let csv = "id,user,expires\nra-1,alice,2027-01-20\n";
@@ -566,7 +557,7 @@ async fn mail_reaches_a_real_smtp_server_with_its_attachment() {
 
 #[tokio::test]
 async fn mail_failures_say_whether_retrying_helps() {
-    needs!(Postgres, Node);
+    needs!(Node);
     let sink = crate::smtp::SmtpSink::start();
     let host = mailer(&[("SMTP_URL", &sink.url()), ("MAIL_FROM", "floh@example.com")]).await;
     let refused = host.run("mailer", mail_to(&["nobody@reject.example"])).await.unwrap_err();
@@ -634,7 +625,6 @@ async fn fetcher(allow: &str) -> Host {
 
 #[tokio::test]
 async fn outgoing_http_reaches_allowed_hosts() {
-    needs!(Postgres);
     let connector = Connector::start().await;
     let host = fetcher(&format!("127.0.0.1:{}", connector.port)).await;
     let got = host.output("fetcher", serde_json::json!({ "url": connector.url("/hello") })).await;
@@ -658,7 +648,6 @@ async fn outgoing_http_reaches_allowed_hosts() {
 
 #[tokio::test]
 async fn outgoing_http_to_other_hosts_or_without_the_grant_is_refused() {
-    needs!(Postgres);
     let connector = Connector::start().await;
     let host = fetcher("127.0.0.1:1").await;
     let denied =
@@ -689,7 +678,6 @@ async fn outgoing_http_to_other_hosts_or_without_the_grant_is_refused() {
 
 #[tokio::test]
 async fn a_plugin_built_against_the_previous_contract_release_still_runs() {
-    needs!(Postgres);
     let host = Host::start(&[("previous-wit", "previous-wit.wasm")], "", &[]).await;
     assert_eq!(host.status("previous-wit.wasm").status, "loaded");
     let output = host.output("previous-wit", serde_json::json!({})).await;
