@@ -110,13 +110,7 @@ async fn an_ungranted_capability_is_refused_and_named(backend: Backend) {
     assert_eq!(failure.kind, FailureKind::Permanent);
     assert!(failure.reason.contains("capability `db` is not granted"), "{}", failure.reason);
 
-    let granted = Host::start_on(
-        backend,
-        &[("hostile", "hostile.wasm")],
-        "[plugins.hostile]\ngrants = [\"db\"]\n",
-        &[],
-    )
-    .await;
+    let granted = hostile_with_db(backend, &[]).await;
     assert_eq!(granted.output("hostile", serde_json::json!({ "do": "query" })).await["rows"], 1);
 }
 
@@ -131,13 +125,7 @@ async fn plugins_see_no_host_files_and_no_environment() {
 }
 
 async fn a_failed_job_rolls_its_database_work_back(backend: Backend) {
-    let host = Host::start_on(
-        backend,
-        &[("hostile", "hostile.wasm")],
-        "[plugins.hostile]\ngrants = [\"db\"]\n",
-        &[],
-    )
-    .await;
+    let host = hostile_with_db(backend, &[]).await;
     let db = &host.db;
     seed_workflow(db).await;
     seed_run(db, "run-1", "running", now()).await;
@@ -146,6 +134,12 @@ async fn a_failed_job_rolls_its_database_work_back(backend: Backend) {
     assert_eq!(failure.reason, "changed 1 rows, then failed on purpose");
     let status: String = db.scalar("SELECT status FROM workflow_runs WHERE id = 'run-1'", vec![]).await;
     assert_eq!(status, "running", "the plugin's update was rolled back");
+}
+
+/// The hostile plugin, granted `db`.
+async fn hostile_with_db(backend: Backend, env: &[(&str, &str)]) -> Host {
+    Host::start_on(backend, &[("hostile", "hostile.wasm")], "[plugins.hostile]\ngrants = [\"db\"]\n", env)
+        .await
 }
 
 async fn seed_workflow(db: &Database) {
@@ -167,8 +161,7 @@ async fn run_state(db: &Database, id: &str) -> (String, Option<String>, DateTime
 /// A log line written while the job holds its transaction is stored outside it: on SQLite,
 /// where that transaction holds the file's write lock, once the transaction ends.
 async fn a_job_that_writes_then_logs_keeps_both(backend: Backend) {
-    let grants = "[plugins.hostile]\ngrants = [\"db\"]\n";
-    let host = Host::start_on(backend, &[("hostile", "hostile.wasm")], grants, &[]).await;
+    let host = hostile_with_db(backend, &[]).await;
     seed_workflow(&host.db).await;
     seed_run(&host.db, "r1", "running", now()).await;
     let run = host.run("hostile", serde_json::json!({ "do": "write-then-log" }));
@@ -193,13 +186,7 @@ async fn sql(host: &Host, sql: &str, params: serde_json::Value) -> Result<serde_
 }
 
 async fn values_cross_the_db_capability_with_their_types(backend: Backend) {
-    let host = Host::start_on(
-        backend,
-        &[("hostile", "hostile.wasm")],
-        "[plugins.hostile]\ngrants = [\"db\"]\n",
-        &[],
-    )
-    .await;
+    let host = hostile_with_db(backend, &[]).await;
     seed_workflow(&host.db).await;
     seed_run(&host.db, "r1", "running", now()).await;
     let at = now().timestamp_millis();
@@ -256,9 +243,7 @@ async fn values_cross_the_db_capability_with_their_types(backend: Backend) {
 /// for another job's sake.
 #[tokio::test]
 async fn on_sqlite_a_job_waits_for_the_write_lock_another_writer_holds() {
-    let grants = "[plugins.hostile]\ngrants = [\"db\"]\n";
-    let env = [("DB_POOL_CONNECTION_TIMEOUT_MS", "1000")];
-    let host = Host::start_on(Backend::Sqlite, &[("hostile", "hostile.wasm")], grants, &env).await;
+    let host = hostile_with_db(Backend::Sqlite, &[("DB_POOL_CONNECTION_TIMEOUT_MS", "1000")]).await;
     seed_workflow(&host.db).await;
     let mut holder = host.db.pool.begin().await.unwrap();
     holder.execute("UPDATE workflows SET name = 'held' WHERE id = 'wf'", vec![]).await.unwrap();
