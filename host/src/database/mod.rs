@@ -73,21 +73,32 @@ pub fn is_sqlite(url: &str) -> bool {
 pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Db, DatabaseError> {
     let url = settings.url.expose();
     if is_sqlite(url) {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(DatabaseError::Url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            // Writers take turns (see `begin`): one waits for another as long as a job may last.
-            .busy_timeout(settings.lock_wait);
-        if let Some(folder) = options.get_filename().parent().filter(|f| !f.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder)
-                .map_err(|source| DatabaseError::Folder { path: folder.display().to_string(), source })?;
-        }
+        let options = SqliteConnectOptions::from_str(url).map_err(DatabaseError::Url)?;
+        let path = options.get_filename().display().to_string();
+        // Writers take turns (see `begin`): one waits for another as long as a job may last.
+        let options = sqlite_file(options, settings.lock_wait)
+            .map_err(|source| DatabaseError::Folder { path, source })?;
         return Ok(Either::Sqlite(pool_options(settings).connect_lazy_with(options)));
     }
     let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Url)?;
     Ok(Either::Postgres(pool_options(settings).connect_lazy_with(options)))
+}
+
+/// How floh opens a SQLite file of its own (the database, the embedded queue): created with
+/// its folder when missing, in WAL mode with `synchronous=FULL` so a committed change survives
+/// a crash or `kill -9`, a writer waiting up to `lock_wait` for another.
+pub fn sqlite_file(
+    options: SqliteConnectOptions,
+    lock_wait: Duration,
+) -> std::io::Result<SqliteConnectOptions> {
+    if let Some(folder) = options.get_filename().parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)?;
+    }
+    Ok(options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(lock_wait))
 }
 
 fn pool_options<DB: sqlx::Database>(settings: &DatabaseSettings) -> PoolOptions<DB> {

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use tokio::sync::Notify;
 
 use super::{
@@ -41,21 +39,18 @@ pub struct EmbeddedQueue {
 impl EmbeddedQueue {
     /// Opens (creating if needed) the queue file at `settings.path`.
     pub async fn open(settings: QueueSettings) -> Result<Self, QueueError> {
-        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| QueueError::File { path: settings.path.clone(), problem: e.to_string() })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(&settings.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
+        let file_problem = |e: &dyn std::fmt::Display| QueueError::File {
+            path: settings.path.clone(),
+            problem: e.to_string(),
+        };
+        let options = SqliteConnectOptions::new().filename(&settings.path);
+        let options =
+            crate::database::sqlite_file(options, Duration::from_secs(5)).map_err(|e| file_problem(&e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| QueueError::File { path: settings.path.clone(), problem: e.to_string() })?;
+            .map_err(|e| file_problem(&e))?;
         sqlx::raw_sql(include_str!("schema.sql")).execute(&pool).await?;
         Ok(Self { pool, settings, added: Arc::new(Notify::new()) })
     }
