@@ -191,12 +191,35 @@ pub async fn migrate(settings: &DatabaseSettings, db: &Db) -> Result<(), Databas
     match db {
         Either::Postgres(pool) => MIGRATOR.run(pool).await?,
         Either::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(MigrateError::Execute)?;
-            SQLITE_MIGRATOR.run(&mut *tx).await?;
-            tx.commit().await.map_err(MigrateError::Execute)?;
+            // A file another process is still creating can answer "busy" at once instead of
+            // making the writer wait; that run is tried again.
+            let deadline = std::time::Instant::now() + settings.lock_wait;
+            loop {
+                match migrate_sqlite(pool).await {
+                    Err(
+                        MigrateError::Execute(sqlx::Error::Database(e))
+                        | MigrateError::ExecuteMigration(sqlx::Error::Database(e), _),
+                    ) if is_sqlite_busy(e.as_ref()) && std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    done => break done?,
+                }
+            }
         }
     }
     Ok(())
+}
+
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), MigrateError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(MigrateError::Execute)?;
+    SQLITE_MIGRATOR.run(&mut *tx).await?;
+    tx.commit().await.map_err(MigrateError::Execute)
+}
+
+/// SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (the low byte is the primary code).
+pub fn is_sqlite_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && error.code().and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Round-trips one query, bounded by `timeout`.

@@ -36,19 +36,15 @@ impl Host for HostState {
 /// for longer than the busy timeout.
 pub fn host_error(error: sqlx::Error) -> HostError {
     match error {
-        sqlx::Error::Database(e) if is_sqlite_busy(e.as_ref()) => HostError::Unavailable(e.to_string()),
+        sqlx::Error::Database(e) if crate::database::is_sqlite_busy(e.as_ref()) => {
+            HostError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(e) => HostError::Invalid(e.to_string()),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::TypeNotFound { .. } | sqlx::Error::Encode(_) => {
             HostError::Invalid(error.to_string())
         }
         other => HostError::Unavailable(other.to_string()),
     }
-}
-
-/// SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (the low byte is the primary code).
-fn is_sqlite_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-        && error.code().and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 fn statement_error(error: StatementError) -> HostError {
